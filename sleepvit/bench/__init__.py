@@ -1,0 +1,1 @@
+"""Benchmarks behind ``sleepvit bench …``; numbers go in the README, never in unit tests."""

@@ -1,0 +1,76 @@
+"""``sleepvit`` command line: one subcommand per job.
+
+Heavy modules are imported inside each handler so that ``sleepvit --help`` is instant
+and the scoring runtime never imports torch unless a command asks for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from sleepvit import __version__
+from sleepvit.errors import SleepVitError
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from sleepvit.io import load_study
+    from sleepvit.io.inspect import format_inspection
+
+    study = load_study(args.file, channel_map=args.channel_map)
+    print(format_inspection(study))
+    return 0
+
+
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="show a recording's header, channels and the slot mapping chosen",
+        description="Show a recording's header, channels, the canonical slot chosen for "
+        "each channel and why, its duration and number of 30-s epochs.",
+    )
+    p.add_argument("file", help="EDF, EDF+ or BDF recording")
+    p.add_argument("--channel-map", metavar="JSON", help="JSON file mapping slots to labels")
+    p.set_defaults(handler=_cmd_inspect)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sleepvit",
+        description="Sleep staging from 30-s PSG screens with a signal-axis-aware ViT.",
+    )
+    parser.add_argument("--version", action="version", version=f"sleepvit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # One line per subcommand; each _add_* function owns its options.
+    _add_inspect(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except SleepVitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an internal error: still one line unless --debug
+        if args.debug:
+            raise
+        print(
+            f"error: internal error ({type(exc).__name__}: {exc}); "
+            "rerun with --debug and report the traceback",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The loaded night: one signal per canonical slot, plus what the file said about itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from sleepvit.slots import EPOCH_SECONDS, SLOT_NAMES
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """One channel as the file declares it (before mapping)."""
+
+    index: int
+    label: str
+    sfreq: float
+    unit: str
+    transducer: str = ""
+    prefilter: str = ""
+
+
+@dataclass(frozen=True)
+class SlotSignal:
+    """The signal chosen for one canonical slot."""
+
+    slot: str
+    data: np.ndarray
+    """float32, µV for electrophysiology, % for SpO2, native units for breathing."""
+    sfreq: float
+    label: str
+    """The source label as shown to the user, e.g. ``C4-M1`` or ``C4 - M1 (derived)``."""
+    unit: str
+    reason: str = ""
+    """Why this channel was chosen for the slot (shown by ``sleepvit inspect``)."""
+
+
+@dataclass(frozen=True)
+class Annotation:
+    onset_s: float
+    duration_s: float
+    description: str
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Header identity fields, kept apart from the signals so reports can de-identify."""
+
+    patient_id: str = ""
+    patient_name: str = ""
+    sex: str = ""
+    birthdate: str = ""
+    recording_id: str = ""
+    technician: str = ""
+    equipment: str = ""
+
+    def deidentified(self) -> Identity:
+        return Identity()
+
+
+@dataclass
+class Study:
+    """A night mapped onto canonical slots. Missing slots are simply absent from ``signals``."""
+
+    path: Path
+    start: datetime
+    duration_s: float
+    signals: dict[str, SlotSignal]
+    channels: list[ChannelInfo] = field(default_factory=list)
+    identity: Identity = field(default_factory=Identity)
+    annotations: list[Annotation] = field(default_factory=list)
+    file_format: str = ""
+    """``EDF``, ``EDF+C``, ``EDF+D`` or ``BDF``; plus the reader used, e.g. ``EDF (mne fallback)``."""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_epochs(self) -> int:
+        """Number of complete 30-s epochs."""
+        return int(self.duration_s // EPOCH_SECONDS)
+
+    @property
+    def present(self) -> np.ndarray:
+        """Boolean mask over :data:`~sleepvit.slots.SLOT_NAMES`."""
+        return np.array([name in self.signals for name in SLOT_NAMES], dtype=bool)
