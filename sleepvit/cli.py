@@ -36,6 +36,30 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_inspect)
 
 
+BENCH_TARGETS: dict[str, str] = {}
+"""Benchmark name -> module whose ``run(args) -> int`` runs it (see ``sleepvit.bench``)."""
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    return importlib.import_module(BENCH_TARGETS[args.target]).run(args)
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure speed and memory (numbers for the README)",
+        description="Run a benchmark and print a table of medians and ratios.",
+    )
+    p.add_argument("target", choices=sorted(BENCH_TARGETS), help="what to measure")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median)")
+    p.add_argument("--hours", type=float, default=8.0, help="length of the simulated night")
+    p.add_argument("--workdir", metavar="DIR", help="keep generated files here (default: temp)")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.set_defaults(handler=_cmd_bench)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sleepvit",
@@ -46,6 +70,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # One line per subcommand; each _add_* function owns its options.
     _add_inspect(sub)
+    _add_bench(sub)
     return parser
 
 
