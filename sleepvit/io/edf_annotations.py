@@ -1,0 +1,261 @@
+"""EDF+/BDF+ annotation signals ("EDF Annotations"), read and written to the EDF+ spec.
+
+A hypnogram travels as an EDF+ file whose only signal is ``EDF Annotations``: a header
+plus time-stamped annotation lists (TALs) such as ``+30\\x1530\\x14Sleep stage 2\\x14\\x00``.
+pyedflib cannot write a file without ordinary signals, and ``mne.read_annotations``
+ignores the header (no start time, no validation), so both directions are done here,
+byte by byte, after https://www.edfplus.info/specs/edfplus.html. Only the annotation
+bytes of each data record are read, so this also works on a full PSG file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from sleepvit.errors import HypnogramError
+from sleepvit.study import Annotation
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_ANNOTATION_LABELS = ("EDF Annotations", "BDF Annotations")
+# Signal header fields in the order the spec lays them out, with their widths.
+_SIGNAL_FIELDS = (
+    ("label", 16),
+    ("transducer", 80),
+    ("unit", 8),
+    ("physical_min", 8),
+    ("physical_max", 8),
+    ("digital_min", 8),
+    ("digital_max", 8),
+    ("prefilter", 80),
+    ("samples", 8),
+    ("reserved", 32),
+)
+_TAL_HEAD = re.compile(rb"^([+-]\d+(?:\.\d*)?)(?:\x15(\d+(?:\.\d*)?))?$")
+
+
+@dataclass(frozen=True)
+class EdfAnnotations:
+    """What an EDF+ file says about time: its start and its annotations.
+
+    ``onset_s`` of every annotation counts from ``start`` (the first data record).
+    """
+
+    start: datetime | None
+    annotations: list[Annotation]
+    has_signals: bool
+    """Whether the file also holds ordinary signals (a PSG rather than a scoring file)."""
+
+
+def is_edf(head: bytes) -> bool:
+    """Whether the first bytes of a file look like an EDF or BDF header."""
+    return head.startswith((b"0       ", b"\xffBIOSEMI"))
+
+
+def read_edf_annotations(path: str | Path) -> EdfAnnotations:
+    """Read the start time and every annotation of an EDF+ or BDF+ file (read-only).
+
+    Raises :class:`HypnogramError` when the file is not EDF, has no annotation signal or
+    holds malformed annotation lists.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from datetime import datetime
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "scoring.edf"
+    >>> write_edf_annotations(out, datetime(2026, 1, 1, 22), [Annotation(0, 30, "Sleep stage W")])
+    >>> read_edf_annotations(out).annotations
+    [Annotation(onset_s=0.0, duration_s=30.0, description='Sleep stage W')]
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(256)
+            if not is_edf(header):
+                raise HypnogramError(
+                    "is not an EDF+ file (its header does not start like EDF); pass the "
+                    "EDF+ hypnogram or export the scoring as EDF+, CSV, XML or JSON",
+                    path,
+                )
+            if len(header) < 256:
+                raise HypnogramError("has a truncated EDF header; re-export the file", path)
+            n_signals = _header_int(header[252:256], "number of signals", path)
+            signal_header = handle.read(256 * n_signals)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise HypnogramError(f"cannot be read ({exc.strerror})", path) from exc
+    if len(signal_header) < 256 * n_signals or n_signals < 1:
+        raise HypnogramError("has a truncated EDF header; re-export the file", path)
+    fields = _signal_fields(signal_header, n_signals)
+    annotation_signals = [
+        i for i, label in enumerate(fields["label"]) if label in _ANNOTATION_LABELS
+    ]
+    if not annotation_signals:
+        raise HypnogramError(
+            "is a plain EDF file without an 'EDF Annotations' signal, so it holds no "
+            "hypnogram; pass the EDF+ hypnogram file that belongs to this recording",
+            path,
+        )
+    bytes_per_sample = 3 if header.startswith(b"\xff") else 2
+    samples = [_header_int(s.encode(), "samples per record", path) for s in fields["samples"]]
+    record_bytes = sum(samples) * bytes_per_sample
+    header_bytes = 256 * (n_signals + 1)
+    n_records = (size - header_bytes) // record_bytes if record_bytes > 0 else 0
+    if n_records < 1:
+        raise HypnogramError("has no complete data record; the file is truncated", path)
+    # Read only the annotation columns of each record: a PSG file may be hundreds of MB.
+    records = np.memmap(
+        path, dtype=np.uint8, mode="r", offset=header_bytes, shape=(n_records, record_bytes)
+    )
+    columns = []
+    for index in annotation_signals:
+        begin = sum(samples[:index]) * bytes_per_sample
+        columns.append(np.asarray(records[:, begin : begin + samples[index] * bytes_per_sample]))
+    del records
+    first_record_onset, annotations = _parse_records(columns, path)
+    start = _header_start(header)
+    if start is not None:
+        start += timedelta(seconds=first_record_onset)
+    shifted = [
+        Annotation(a.onset_s - first_record_onset, a.duration_s, a.description) for a in annotations
+    ]
+    return EdfAnnotations(start, shifted, has_signals=len(annotation_signals) < n_signals)
+
+
+def write_edf_annotations(
+    path: str | Path, start: datetime | None, annotations: Sequence[Annotation]
+) -> None:
+    """Write an EDF+ file whose only signal is ``EDF Annotations`` (one data record).
+
+    ``start`` becomes the header start date/time (``None`` writes the EDF+ "unknown"
+    start 01.01.85 00.00.00); onsets count from it. The caller makes the write atomic.
+    The file has one data record as long as the annotations span, so EDFbrowser shows
+    the scoring over its real length.
+    """
+    moment = start or datetime(1985, 1, 1)
+    whole_second = moment.replace(microsecond=0)
+    fraction = (moment - whole_second).total_seconds()
+    tals = bytearray(f"+{_number(fraction)}\x14\x14\x00".encode())
+    for item in annotations:
+        text = " ".join(item.description.split())
+        tals += (
+            f"+{_number(item.onset_s + fraction)}\x15{_number(item.duration_s)}\x14{text}\x14\x00"
+        ).encode()
+    if len(tals) % 2:
+        tals += b"\x00"
+    end_s = max((a.onset_s + a.duration_s for a in annotations), default=0.0)
+    record_s = max(1, int(np.ceil(end_s + fraction)))
+    if start is None:
+        recording = "Startdate X X X X"
+    else:
+        recording = f"Startdate {moment.day:02d}-{_MONTHS[moment.month - 1]}-{moment.year} X X X"
+    header = (
+        _field("0", 8)
+        + _field("X X X X", 80)
+        + _field(recording, 80)
+        + _field(f"{moment:%d.%m.%y}", 8)
+        + _field(f"{moment:%H.%M.%S}", 8)
+        + _field(str(512), 8)
+        + _field("EDF+C", 44)
+        + _field("1", 8)
+        + _field(str(record_s), 8)
+        + _field("1", 4)
+    )
+    values = {
+        "label": "EDF Annotations",
+        "physical_min": "-1",
+        "physical_max": "1",
+        "digital_min": "-32768",
+        "digital_max": "32767",
+        "samples": str(len(tals) // 2),
+    }
+    header += "".join(_field(values.get(name, ""), width) for name, width in _SIGNAL_FIELDS)
+    with open(path, "wb") as handle:
+        handle.write(header.encode("ascii"))
+        handle.write(bytes(tals))
+
+
+def _parse_records(columns: list[np.ndarray], path: Path) -> tuple[float, list[Annotation]]:
+    first_record_onset = 0.0
+    annotations: list[Annotation] = []
+    for record in range(columns[0].shape[0]):
+        for signal, column in enumerate(columns):
+            tals = column[record].tobytes().split(b"\x00")
+            is_first_tal = True
+            for tal in tals:
+                if not tal:
+                    continue
+                parts = tal.split(b"\x14")
+                match = _TAL_HEAD.match(parts[0])
+                if match is None or len(parts) < 2:
+                    raise HypnogramError(
+                        f"has a malformed annotation in data record {record + 1} "
+                        f"({tal[:40]!r}); the file is damaged, re-export it",
+                        path,
+                    )
+                onset = float(match.group(1))
+                texts = [t.decode("utf-8", "replace").strip() for t in parts[1:]]
+                if is_first_tal and signal == 0 and record == 0:
+                    # The time-keeping TAL: when the first record starts after the header time.
+                    first_record_onset = onset
+                is_first_tal = False
+                duration = float(match.group(2)) if match.group(2) else 0.0
+                annotations += [Annotation(onset, duration, text) for text in texts if text]
+    return first_record_onset, annotations
+
+
+def _signal_fields(raw: bytes, n_signals: int) -> dict[str, list[str]]:
+    fields, position = {}, 0
+    for name, width in _SIGNAL_FIELDS:
+        chunk = raw[position : position + width * n_signals]
+        fields[name] = [
+            chunk[i * width : (i + 1) * width].decode("latin-1").strip() for i in range(n_signals)
+        ]
+        position += width * n_signals
+    return fields
+
+
+def _header_int(raw: bytes, what: str, path: Path) -> int:
+    try:
+        return int(raw.decode("latin-1").strip())
+    except ValueError:
+        raise HypnogramError(
+            f"has a corrupt EDF header ({what} is {raw.decode('latin-1').strip()!r}); "
+            "the file is damaged, re-export it",
+            path,
+        ) from None
+
+
+def _header_start(header: bytes) -> datetime | None:
+    text = header.decode("latin-1")
+    try:
+        day, month, year = (int(x) for x in text[168:176].split("."))
+        hour, minute, second = (int(x) for x in text[176:184].split("."))
+    except ValueError:
+        return None
+    # EDF+ keeps the 4-digit year in the recording field; plain EDF clips to 1985-2084.
+    match = re.match(r"Startdate (\d{2})-([A-Z]{3})-(\d{4})", text[88:168])
+    if match and match.group(2) in _MONTHS:
+        year = int(match.group(3))
+    elif text[88:168].startswith("Startdate X"):
+        return None
+    else:
+        year += 1900 if year >= 85 else 2000
+    try:
+        return datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+
+
+def _field(text: str, width: int) -> str:
+    return text[:width].ljust(width)
+
+
+def _number(value: float) -> str:
+    """A TAL number: plain decimal, no exponent, no trailing zeros."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
