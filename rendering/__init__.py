@@ -1,5 +1,6 @@
 """Technician-screen epoch images: display filters, fixed physical scales, fast rasteriser."""
 
 from sleepvit.rendering.config import RenderConfig, RowStyle
+from sleepvit.rendering.render import EpochImages, EpochRenderer, RowLayout, render_epochs
 
-__all__ = ["RenderConfig", "RowStyle"]
+__all__ = ["EpochImages", "EpochRenderer", "RenderConfig", "RowLayout", "RowStyle", "render_epochs"]
