@@ -138,6 +138,18 @@ class EpochRenderer:
                     )
         return EpochImages(images, self.present, cfg, wanted, self.rows)
 
+    def display_samples(self, slot: str, epoch: int) -> tuple[np.ndarray, float]:
+        """The filtered samples one row draws for ``epoch`` and their rate in Hz.
+
+        For readouts in the GUI (value under the cursor) and for reference drawings.
+        """
+        plan = self._plans[slot]
+        epoch = int(self._check_epochs([epoch])[0])
+        start = epoch * plan.samples_per_epoch
+        offset = start - (epoch // CHUNK_EPOCHS) * CHUNK_EPOCHS * plan.samples_per_epoch
+        trace = self._chunk_traces(epoch // CHUNK_EPOCHS)[slot]
+        return trace[offset + 1 : offset + 1 + plan.samples_per_epoch], plan.fs_out
+
     def _check_epochs(self, epochs: Iterable[int] | None) -> np.ndarray:
         if epochs is None:
             return np.arange(self.n_epochs)

@@ -1,0 +1,98 @@
+"""Epoch images as PNG files (``sleepvit render``): model-size or technician-screen-size."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image  # ships with matplotlib, a runtime dependency
+from sleepvit.rendering.config import RenderConfig
+from sleepvit.rendering.render import EpochRenderer
+
+from sleepvit.errors import SleepVitError
+from sleepvit.io.atomic import atomic_path
+from sleepvit.study import Study
+
+SCREEN_SIZE = (1920, 1080)
+SIZES = ("model", "screen")
+_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def config_for_size(size: str, base: RenderConfig | None = None) -> RenderConfig:
+    """``model`` = the model's input geometry; ``screen`` = the same drawing at 1920 × 1080.
+
+    Examples
+    --------
+    >>> config_for_size("screen").width
+    1920
+    """
+    base = base if base is not None else RenderConfig()
+    if size == "model":
+        return base
+    if size == "screen":
+        return base.with_size(*SCREEN_SIZE)
+    raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+
+
+def parse_epochs(text: str) -> list[int]:
+    """Epoch numbers from ``"100-110"`` (inclusive), ``"7"`` or ``"3,7,10-12"``.
+
+    Examples
+    --------
+    >>> parse_epochs("3,7,10-12")
+    [3, 7, 10, 11, 12]
+    """
+    epochs: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        match = _RANGE.match(part)
+        if not match or (match[2] is not None and int(match[2]) < int(match[1])):
+            raise SleepVitError(
+                f"cannot read epochs {text!r}; write them as 100-110, 7 or 3,7,10-12 "
+                "(numbers from 0, ranges inclusive)"
+            )
+        first = int(match[1])
+        last = int(match[2]) if match[2] is not None else first
+        epochs.extend(range(first, last + 1))
+    return epochs
+
+
+def write_png(image: np.ndarray, path: str | Path) -> Path:
+    """Write one grey-level image (uint8 ``[H, W]``) as an 8-bit PNG, atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image, mode="L").save(tmp, format="PNG", optimize=True)
+    return path
+
+
+def export_epochs(
+    study: Study,
+    epochs: Sequence[int],
+    out_dir: str | Path,
+    size: str = "model",
+    config: RenderConfig | None = None,
+) -> list[Path]:
+    """Render ``epochs`` and write ``<stem>_e<epoch:04d>_<size>.png`` files into ``out_dir``.
+
+    The screen size is anti-aliased, as the GUI shows it; the model size is drawn exactly as
+    the model sees it.
+
+    Examples
+    --------
+    >>> from datetime import datetime
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from sleepvit.study import SlotSignal, Study
+    >>> eeg = SlotSignal("EEG_C", np.zeros(3000, np.float32), 100.0, "C4-M1", "uV")
+    >>> study = Study("SC4001E0-PSG.edf", datetime(2026, 1, 1, 22), 30.0, {"EEG_C": eeg})
+    >>> [p.name for p in export_epochs(study, [0], tempfile.mkdtemp())]
+    ['SC4001E0-PSG_e0000_model.png']
+    """
+    renderer = EpochRenderer(study, config_for_size(size, config), antialias=size == "screen")
+    rendered = renderer.render(epochs)
+    stem = Path(study.path).stem
+    return [
+        write_png(image, Path(out_dir) / f"{stem}_e{epoch:04d}_{size}.png")
+        for epoch, image in zip(rendered.epochs.tolist(), rendered.images, strict=True)
+    ]

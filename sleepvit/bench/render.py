@@ -1,0 +1,124 @@
+"""``sleepvit bench render``: a whole simulated hospital night drawn, against matplotlib.
+
+Measured in one run on one machine: the renderer over every epoch of the night, display
+filtering included (the pipeline's job), one epoch at screen size from a fresh renderer
+(the GUI opening a night at some epoch), and a plain matplotlib drawing of the same layout
+(Agg canvas, one axes per row, from the already filtered samples, so matplotlib is spared
+the filtering) on a sample of epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sleepvit.bench import machine_description, median_seconds
+from sleepvit.io.atomic import atomic_open
+from sleepvit.rendering import EpochRenderer, RenderConfig, render_epochs
+from sleepvit.rendering.render import RowLayout
+
+MATPLOTLIB_SAMPLE = 20
+"""Epochs drawn with matplotlib; its cost per epoch is flat, so a sample extrapolates."""
+SEED = 1
+
+
+def _matplotlib_seconds_per_epoch(renderer: EpochRenderer, epochs: np.ndarray) -> float:
+    """Plain matplotlib: a figure per epoch, one axes per row, lines at fixed limits."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    config = renderer.config
+    rows: list[RowLayout] = list(renderer.rows)
+    traces = {
+        (row.slot, int(e)): renderer.display_samples(row.slot, int(e))
+        for row in rows
+        if row.present
+        for e in epochs
+    }
+    start = time.perf_counter()
+    for epoch in epochs:
+        figure = Figure(figsize=(config.width / 100, config.height / 100), dpi=100)
+        canvas = FigureCanvasAgg(figure)
+        figure.subplots_adjust(0, 0, 1, 1, hspace=0)
+        for ax, row in zip(figure.subplots(len(rows), 1), rows, strict=True):
+            ax.set_facecolor("black")
+            ax.set_axis_off()
+            if not row.present:
+                continue
+            values, fs = traces[(row.slot, int(epoch))]
+            ax.plot(np.arange(values.size) / fs, values, color="white", linewidth=0.6)
+            ax.set_xlim(0, config.epoch_s)
+            bottom, top = row.value_range
+            ax.set_ylim((top, bottom) if row.negative_up else (bottom, top))
+        canvas.draw()
+        np.asarray(canvas.buffer_rgba())
+    return (time.perf_counter() - start) / len(epochs)
+
+
+def _night_study(hours: float, workdir: Path):
+    from sleepvit.io import load_study
+    from sleepvit.synth import simulate_night, write_night
+
+    night = simulate_night(hours, seed=SEED, style="hospital")
+    edf_path, _ = write_night(night, workdir / "bench-hospital-night.edf")
+    return load_study(edf_path)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the table (and write ``--json``); the README quotes it with the machine."""
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(args.workdir) if args.workdir else Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        print(f"simulating a {args.hours:g}-h hospital night (seed {SEED}) …", flush=True)
+        study = _night_study(args.hours, workdir)
+    n_epochs = study.n_epochs
+    present = [slot for slot, on in zip(RenderConfig().slots, study.present, strict=True) if on]
+
+    night_s = median_seconds(lambda: render_epochs(study), repeat=args.repeat)
+    screen = RenderConfig().with_size(1920, 1080)
+    middle = n_epochs // 2
+    screen_s = median_seconds(
+        lambda: EpochRenderer(study, screen, antialias=True).render([middle]),
+        repeat=args.repeat,
+    )
+    sample = np.linspace(0, n_epochs - 1, min(MATPLOTLIB_SAMPLE, n_epochs)).astype(int)
+    mpl_epoch_s = _matplotlib_seconds_per_epoch(EpochRenderer(study), sample)
+
+    ours_epoch_s = night_s / n_epochs
+    results = {
+        "machine": machine_description(),
+        "night_hours": args.hours,
+        "epochs": n_epochs,
+        "slots_present": present,
+        "night_seconds": night_s,
+        "epochs_per_second": n_epochs / night_s,
+        "ms_per_epoch": 1e3 * ours_epoch_s,
+        "screen_first_epoch_ms": 1e3 * screen_s,
+        "matplotlib_ms_per_epoch": 1e3 * mpl_epoch_s,
+        "matplotlib_night_seconds_extrapolated": mpl_epoch_s * n_epochs,
+        "speedup_per_epoch": mpl_epoch_s / ours_epoch_s,
+    }
+    print(f"machine: {results['machine']}")
+    print(
+        f"night: {args.hours:g} h, {n_epochs} epochs, {len(present)} slots; median of {args.repeat}"
+    )
+    print(f"{'':44} {'seconds':>9} {'ms/epoch':>9} {'epochs/s':>9}")
+    print(
+        f"{'sleepvit render_epochs, whole night (filters)':44} {night_s:9.2f} "
+        f"{1e3 * ours_epoch_s:9.2f} {n_epochs / night_s:9.0f}"
+    )
+    print(
+        f"{'matplotlib Agg, same layout (extrapolated)':44} {mpl_epoch_s * n_epochs:9.1f} "
+        f"{1e3 * mpl_epoch_s:9.1f} {1 / mpl_epoch_s:9.1f}"
+    )
+    print(f"{'screen 1920×1080, first epoch of a night':44} {screen_s:9.3f}")
+    print(f"speed-up per epoch over matplotlib: {results['speedup_per_epoch']:.0f}×")
+    if args.json:
+        with atomic_open(args.json) as handle:
+            json.dump(results, handle, indent=2)
+    return 0
