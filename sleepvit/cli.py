@@ -36,7 +36,9 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_inspect)
 
 
-BENCH_TARGETS: dict[str, str] = {}
+BENCH_TARGETS: dict[str, str] = {
+    "hypnograms": "sleepvit.bench.hypnograms",
+}
 """Benchmark name -> module whose ``run(args) -> int`` runs it (see ``sleepvit.bench``)."""
 
 
