@@ -50,7 +50,7 @@ def stage_name(code: int) -> str:
 # coding used in files (4 = S4 -> N3, 5 = REM, 6 = movement, 9 = unscored), which is not
 # the internal code order.
 _SPELLING_GROUPS: dict[str, int] = {
-    **dict.fromkeys(("w", "wake", "awake", "wakefulness", "0", "s0"), STAGE_CODE["W"]),
+    **dict.fromkeys(("w", "wk", "wake", "awake", "wakefulness", "0", "s0"), STAGE_CODE["W"]),
     **dict.fromkeys(("n1", "s1", "1", "nrem1"), STAGE_CODE["N1"]),
     **dict.fromkeys(("n2", "s2", "2", "nrem2"), STAGE_CODE["N2"]),
     **dict.fromkeys(
@@ -195,10 +195,10 @@ class Hypnogram:
                 next_onset = ordered[i + 1][0] if i + 1 < len(ordered) else onset + epoch_s
                 duration = next_onset - onset
             spans.append((first, max(1, round(duration / epoch_s)), code))
-        n_epochs = max(first + count for first, count, _ in spans)
+        n_epochs = max(begin + count for begin, count, _ in spans)
         stages = np.full(n_epochs, UNS, dtype=np.int8)
-        for first, count, code in spans:
-            stages[first : first + count] = code
+        for begin, count, code in spans:
+            stages[begin : begin + count] = code
         return cls(stages, epoch_s=epoch_s, offset_s=offset, **kwargs)
 
     def segments(self) -> list[tuple[float, float, int]]:

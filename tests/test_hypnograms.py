@@ -103,6 +103,12 @@ def test_formats_with_a_clock_keep_the_start_time(tmp_path, suffix):
     assert back.start == START
 
 
+@pytest.mark.parametrize("suffix", [".edf", ".xml", ".json"])
+def test_an_unknown_start_stays_unknown(tmp_path, suffix):
+    hyp = Hypnogram.from_names(NAMES)
+    assert read_hypnogram(write_hypnogram(hyp, tmp_path / f"night{suffix}")).start is None
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json"])
 def test_model_scorings_keep_their_probabilities(tmp_path, suffix):
     hyp = _night(probabilities=True)
@@ -192,6 +198,10 @@ def test_sleep_edf_hypnogram_maps_rk_stages_movement_and_unknown(tmp_path):
             Annotation(360, 30, "Sleep stage ?"),
         ],
     )
+    # Sleep-EDF's own files declare a data record duration of 0 s.
+    content = bytearray(path.read_bytes())
+    content[244:252] = b"0       "
+    path.write_bytes(bytes(content))
     hyp = read_hypnogram(path)
     assert hyp.names() == (
         ["W"] * 3 + ["N1"] + ["N2"] * 2 + ["N3"] * 3 + ["UNS"] + ["REM"] * 2 + ["UNS"]
@@ -254,6 +264,12 @@ def test_csv_event_list_reads_stage_runs_and_skips_other_events(tmp_path):
     hyp = read_hypnogram(path)
     assert hyp.names() == ["W", "W", "N2", "N2", "N2", "UNS", "REM"]
     assert hyp.offset_s == 60
+
+
+def test_csv_run_lengths_without_onsets_follow_each_other(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text("Sleep Stage,Duration\nWK,60\nN2,90\nREM,30\n")
+    assert read_hypnogram(path).names() == ["W", "W", "N2", "N2", "N2", "REM"]
 
 
 def test_csv_epoch_rows_with_a_gap_leave_the_gap_unscored(tmp_path):
@@ -328,6 +344,14 @@ def test_alignment_trims_a_few_trailing_epochs_with_a_warning(caplog):
     assert len(aligned) == 8
     assert "dropped 2 scored epoch(s)" in caplog.text
     assert aligned.metadata["warnings"]
+
+
+def test_alignment_trims_a_few_leading_epochs_with_a_warning(caplog):
+    hyp = Hypnogram.from_names(["W", "W", "N1", "N2"], start=START - timedelta(seconds=60))
+    with caplog.at_level(logging.WARNING):
+        aligned = align_to_recording(hyp, START, duration_s=4 * 30)
+    assert aligned.names() == ["N1", "N2", "UNS", "UNS"]
+    assert "dropped 2 scored epoch(s) of the hypnogram before the recording starts" in caplog.text
 
 
 def test_alignment_drops_trailing_unscored_epochs_silently(caplog):

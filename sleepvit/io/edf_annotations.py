@@ -239,11 +239,12 @@ def _header_start(header: bytes) -> datetime | None:
     except ValueError:
         return None
     # EDF+ keeps the 4-digit year in the recording field; plain EDF clips to 1985-2084.
-    match = re.match(r"Startdate (\d{2})-([A-Z]{3})-(\d{4})", text[88:168])
-    if match and match.group(2) in _MONTHS:
-        year = int(match.group(3))
-    elif text[88:168].startswith("Startdate X"):
-        return None
+    recording = text[88:168]
+    if recording.startswith("Startdate X") and text[168:184] == "01.01.8500.00.00":
+        return None  # EDF+ for "start unknown" (what write_edf_annotations writes for None)
+    match = re.match(r"Startdate \d{2}-([A-Z]{3})-(\d{4})", recording)
+    if match and match.group(1) in _MONTHS:
+        year = int(match.group(2))
     else:
         year += 1900 if year >= 85 else 2000
     try:

@@ -77,7 +77,7 @@ _COLUMNS = {
     "stage": {"stage", "stages", "sleepstage", "hypnogram", "hypno", "label", "score", "scoring",
               "annotation", "description", "event", "eventconcept", "sleepstages"},
     "onset": {"onset", "onsets", "onsetsec", "onsetseconds", "start", "starts", "startsec",
-              "begin", "timesec", "times", "time"},
+              "starttime", "onsettime", "begin", "timesec", "times", "time"},
     "duration": {"duration", "durations", "durationsec", "durationseconds", "dur", "length"},
 }  # fmt: skip
 
@@ -368,6 +368,17 @@ def _read_columns(
         ]
         if not segments:
             raise HypnogramError("lists events but no sleep stages; it is not a hypnogram", path)
+        hyp = Hypnogram.from_segments(segments)
+        hyp.metadata.update(format="csv", source=str(path))
+        return hyp
+    if "duration" in columns:
+        # Run lengths without onsets: each run starts where the previous one ended.
+        durations = [_number_cell(c, columns["duration"], n, path) for n, c in rows]
+        onsets = np.concatenate([[0.0], np.cumsum(durations)[:-1]])
+        segments = [
+            (onset, duration, _stage_cell(_cell(cells, stage_at), number, path))
+            for onset, duration, (number, cells) in zip(onsets, durations, rows, strict=True)
+        ]
         hyp = Hypnogram.from_segments(segments)
         hyp.metadata.update(format="csv", source=str(path))
         return hyp
