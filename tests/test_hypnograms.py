@@ -217,12 +217,13 @@ def test_stage_annotations_inside_a_psg_file_are_read_among_other_events(tmp_pat
             (0.0, 60.0, "Sleep stage W"),
             (45.0, 3.0, "Arousal"),
             (60.0, 30.0, "Sleep stage N1"),
+            (77.5, 2.5, "Movement"),  # a limb movement, not the R&K "movement time" stage
             (90.0, 30.0, "Sleep stage N2"),
         ],
     )
     hyp = read_hypnogram(path)
     assert hyp.names() == ["W", "W", "N1", "N2"]
-    assert hyp.metadata["other_annotations"] == 1
+    assert hyp.metadata["other_annotations"] == 2
     assert hyp.start == START
 
 
@@ -445,6 +446,7 @@ def _bad_files(tmp_path):
         "plain.edf": plain.read_bytes(),
         "events-only.edf": no_stages.read_bytes(),
         "header-only.csv": b"epoch,onset_s,stage\n",
+        "empty-profusion.xml": b"<CMPStudyConfig><SleepStages></SleepStages></CMPStudyConfig>",
     }
 
 

@@ -34,6 +34,7 @@ import numpy as np
 from sleepvit import __version__
 from sleepvit.errors import HypnogramError, OutputError
 from sleepvit.hypnogram import (
+    GRID_TOLERANCE_S,
     STAGES,
     UNS,
     Hypnogram,
@@ -119,6 +120,8 @@ def read_hypnogram(
         hyp = reader(path)
     except ValueError as exc:  # a core helper's complaint about this file's content
         raise HypnogramError(f"{exc}; fix or re-export the scoring", path) from exc
+    if not len(hyp):
+        raise HypnogramError("holds no epochs; the scoring is empty", path)
     if recording_start is None:
         return hyp
     try:
@@ -231,10 +234,24 @@ def _sniff(head: bytes, path: Path) -> str:
 # --- EDF+ -------------------------------------------------------------------------------
 
 
+def _stage_segments(events: list[Annotation], epoch_s: float = EPOCH_SECONDS) -> list:
+    """``(onset, duration, code)`` of the events that score a stage.
+
+    A stage annotation spans whole epochs (or marks one with duration 0); shorter events
+    that happen to share a spelling (a 3-s ``Movement``, an ``A`` artifact mark) are not
+    scorings and are skipped.
+    """
+    return [
+        (e.onset_s, e.duration_s, parse_stage(e.description))
+        for e in events
+        if is_stage_label(e.description) and not 0 < e.duration_s < epoch_s - GRID_TOLERANCE_S
+    ]
+
+
 def _read_edf(path: Path) -> Hypnogram:
     content = read_edf_annotations(path)
-    stages = [a for a in content.annotations if is_stage_label(a.description)]
-    if not stages:
+    segments = _stage_segments(content.annotations)
+    if not segments:
         found = sorted({a.description for a in content.annotations})
         listed = ", ".join(repr(d) for d in found[:5]) or "none"
         raise HypnogramError(
@@ -242,12 +259,11 @@ def _read_edf(path: Path) -> Hypnogram:
             "hypnogram file, e.g. the '-Hypnogram.edf' next to the recording",
             path,
         )
-    segments = [(a.onset_s, a.duration_s, parse_stage(a.description)) for a in stages]
     hyp = Hypnogram.from_segments(segments, start=content.start)
     hyp.metadata.update(
         format="edf",
         source=str(path),
-        other_annotations=len(content.annotations) - len(stages),
+        other_annotations=len(content.annotations) - len(segments),
     )
     return hyp
 
@@ -325,10 +341,10 @@ def _header_columns(cells: list[str]) -> dict[str, int] | None:
     }
     if "stage" not in found:
         return None
-    for stage in STAGES:
-        key = f"p{stage.lower()}"
+    for name in PROBABILITY_COLUMNS:
+        key = name.replace("_", "").lower()
         if key in keys:
-            found[f"p_{stage}"] = keys.index(key)
+            found[name] = keys.index(key)
     return found
 
 
@@ -357,15 +373,15 @@ def _read_columns(
     stage_at = columns["stage"]
     if "duration" in columns and "onset" in columns:
         # An event list: stage runs among other events (arousals, apneas) that are skipped.
-        segments = [
-            (
+        events = [
+            Annotation(
                 _number_cell(cells, columns["onset"], number, path),
                 _number_cell(cells, columns["duration"], number, path),
-                parse_stage(cells[stage_at]),
+                _cell(cells, stage_at),
             )
             for number, cells in rows
-            if stage_at < len(cells) and is_stage_label(cells[stage_at])
         ]
+        segments = _stage_segments(events)
         if not segments:
             raise HypnogramError("lists events but no sleep stages; it is not a hypnogram", path)
         hyp = Hypnogram.from_segments(segments)
@@ -419,12 +435,14 @@ def _place_epochs(
 def _probabilities(
     rows: list[tuple[int, list[str]]], columns: dict[str, int], path: Path
 ) -> np.ndarray | None:
-    names = [f"p_{stage}" for stage in STAGES]
-    if not all(name in columns for name in names):
+    if not all(name in columns for name in PROBABILITY_COLUMNS):
         return None
     return np.array(
         [
-            [_number_cell(cells, columns[name], number, path, allow_empty=True) for name in names]
+            [
+                _number_cell(cells, columns[name], number, path, allow_empty=True)
+                for name in PROBABILITY_COLUMNS
+            ]
             for number, cells in rows
         ],
         dtype=np.float32,
