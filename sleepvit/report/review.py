@@ -1,0 +1,79 @@
+"""Which epochs a technician should look at first: the ones the model was unsure about."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sleepvit.hypnogram import STAGES, UNS, Hypnogram, stage_name
+
+REVIEW_THRESHOLD = 0.6
+"""Epochs whose chosen stage has a probability below this are flagged for review."""
+
+
+@dataclass(frozen=True)
+class FlaggedEpoch:
+    """One epoch to review, with what the model hesitated between."""
+
+    epoch: int
+    onset_s: float
+    stage: str
+    confidence: float | None
+    runner_up: str | None
+    """Most likely stage other than the scored one, ``None`` without probabilities."""
+    runner_up_probability: float | None
+
+
+def low_confidence_epochs(hyp: Hypnogram, threshold: float = REVIEW_THRESHOLD) -> np.ndarray:
+    """Indices of scored epochs whose confidence is below ``threshold`` (none for a human scoring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.array([[.9, .1, 0, 0, 0], [.4, .35, .25, 0, 0], [0, 0, .5, .5, 0]])
+    >>> hyp = Hypnogram(np.array([0, 0, 2]), probabilities=p)
+    >>> low_confidence_epochs(hyp).tolist()
+    [1, 2]
+    """
+    if hyp.confidence is None:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero((hyp.confidence < threshold) & (hyp.stages != UNS))
+
+
+def describe_epochs(hyp: Hypnogram, epochs) -> list[FlaggedEpoch]:
+    """Stage, confidence and runner-up stage of each epoch index in ``epochs``, in time order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.array([[.9, .1, 0, 0, 0], [.4, .35, .25, 0, 0]])
+    >>> describe_epochs(Hypnogram(np.array([0, 0]), probabilities=p), [1])[0].runner_up
+    'N1'
+    """
+    flagged = []
+    for epoch in sorted(int(e) for e in epochs):
+        if not 0 <= epoch < len(hyp):
+            raise ValueError(f"epoch {epoch} is outside the {len(hyp)}-epoch hypnogram")
+        confidence = runner_up = runner_up_probability = None
+        if hyp.probabilities is not None:
+            probabilities = hyp.probabilities[epoch].astype(float)
+            confidence = float(probabilities.max())
+            # The runner-up is measured against the stage shown, which a technician's edit
+            # may have moved away from the model's first choice.
+            scored = int(hyp.stages[epoch])
+            shown = scored if scored != UNS else int(probabilities.argmax())
+            others = np.where(np.arange(len(STAGES)) == shown, -np.inf, probabilities)
+            runner_up = STAGES[int(others.argmax())]
+            runner_up_probability = float(others.max())
+        flagged.append(
+            FlaggedEpoch(
+                epoch=epoch,
+                onset_s=float(hyp.onsets_s[epoch]),
+                stage=stage_name(int(hyp.stages[epoch])),
+                confidence=confidence,
+                runner_up=runner_up,
+                runner_up_probability=runner_up_probability,
+            )
+        )
+    return flagged
