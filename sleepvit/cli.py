@@ -36,7 +36,38 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_inspect)
 
 
+def _cmd_render(args: argparse.Namespace) -> int:
+    from sleepvit.io import load_study
+    from sleepvit.rendering import RenderConfig
+    from sleepvit.rendering.export import export_epochs, parse_epochs
+
+    epochs = parse_epochs(args.epochs)
+    study = load_study(args.night, channel_map=args.channel_map)
+    config = RenderConfig(notch_hz=args.notch)
+    written = export_epochs(study, epochs, args.out, args.size, config)
+    print(f"wrote {len(written)} {args.size}-size PNGs to {args.out}")
+    return 0
+
+
+def _add_render(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "render",
+        help="draw 30-s epochs as the technician screen / model input (PNG)",
+        description="Render epochs of a recording as the model sees them (--size model, "
+        "176 x 240) or as the technician screen (--size screen, 1920 x 1080) and write "
+        "OUT/<stem>_e<epoch>_<size>.png.",
+    )
+    p.add_argument("night", help="EDF, EDF+ or BDF recording (opened read-only)")
+    p.add_argument("--epochs", required=True, help="epochs from 0: 100-110 (inclusive), 7, 3,7,9")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--size", choices=("model", "screen"), default="model")
+    p.add_argument("--notch", type=float, choices=(50.0, 60.0), help="mains notch in Hz")
+    p.add_argument("--channel-map", metavar="JSON", help="JSON file mapping slots to labels")
+    p.set_defaults(handler=_cmd_render)
+
+
 BENCH_TARGETS: dict[str, str] = {
+    "render": "sleepvit.bench.render",
     "hypnograms": "sleepvit.bench.hypnograms",
 }
 """Benchmark name -> module whose ``run(args) -> int`` runs it (see ``sleepvit.bench``)."""
@@ -72,6 +103,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # One line per subcommand; each _add_* function owns its options.
     _add_inspect(sub)
+    _add_render(sub)
     _add_bench(sub)
     return parser
 
