@@ -38,7 +38,7 @@ def _sine(freq: float, amplitude: float, fs: float = 256.0) -> tuple[np.ndarray,
 
 def _row(image: np.ndarray, slot: str, row_px: int = ROW) -> np.ndarray:
     top = SLOT_NAMES.index(slot) * row_px
-    return image[top : top + row_px]
+    return image[..., top : top + row_px, :]
 
 
 def _lit_rows(row: np.ndarray) -> np.ndarray:
@@ -247,3 +247,68 @@ def test_screen_size_uses_the_same_drawing_and_can_be_antialiased():
 def test_epochs_outside_the_night_are_a_user_error_naming_the_file():
     with pytest.raises(SleepVitError, match=r"night\.edf.*epoch 8 is outside.*0-7"):
         render_epochs(_study(EEG_C=_sine(2, 30)), epochs=[2, 8])
+
+
+def _stage_means(values: np.ndarray, stages: tuple[str, ...]) -> dict[str, float]:
+    names = np.array(stages)
+    return {stage: float(values[names == stage].mean()) for stage in dict.fromkeys(stages)}
+
+
+@pytest.mark.parametrize("night", ["hospital_night", "sleep_edf_night"])
+def test_simulated_night_screens_show_what_a_technician_scores(night, request, fixture_stages):
+    from sleepvit.io import load_study
+
+    study = load_study(request.getfixturevalue(night)[0])
+    out = render_epochs(study, epochs=range(len(fixture_stages)))
+    lit = out.images > 0
+    eeg = _row(lit, "EEG_F")
+    # N3: slow waves beyond ±75 µV run along the row edges; no other stage does that often.
+    at_edges = _stage_means((eeg[:, 0] | eeg[:, ROW - 1]).mean(axis=1), fixture_stages)
+    assert at_edges["N3"] > 3 * max(v for stage, v in at_edges.items() if stage != "N3")
+    # Chin EMG: tone while awake, atonia in REM.
+    chin = _row(lit, "EMG_CHIN").sum(axis=(1, 2))
+    tone = _stage_means(chin, fixture_stages)
+    assert tone["W"] > 1.5 * tone["REM"]
+
+
+def test_render_command_writes_one_png_per_epoch_and_leaves_the_edf_alone(hospital_night, tmp_path):
+    from PIL import Image
+
+    from sleepvit.cli import main
+    from sleepvit.io import load_study
+
+    edf = hospital_night[0]
+    before = edf.read_bytes()
+    assert main(["render", str(edf), "--epochs", "3-5", "--out", str(tmp_path)]) == 0
+    assert (
+        main(["render", str(edf), "--epochs", "4", "--out", str(tmp_path), "--size", "screen"]) == 0
+    )
+    assert edf.read_bytes() == before
+    names = sorted(p.name for p in tmp_path.iterdir())
+    stem = edf.stem
+    assert names == [
+        f"{stem}_e0003_model.png",
+        f"{stem}_e0004_model.png",
+        f"{stem}_e0004_screen.png",
+        f"{stem}_e0005_model.png",
+    ]
+    expected = render_epochs(load_study(edf), epochs=[4]).images[0]
+    model = Image.open(tmp_path / f"{stem}_e0004_model.png")
+    assert model.mode == "L" and np.array_equal(np.asarray(model), expected)
+    assert Image.open(tmp_path / f"{stem}_e0004_screen.png").size == (1920, 1078)
+
+
+@pytest.mark.parametrize(
+    ("epochs", "message"),
+    [("3-x", "cannot read epochs '3-x'"), ("45-60", "epoch 50 is outside the recording")],
+)
+def test_render_command_rejects_bad_epochs_in_one_line(
+    hospital_night, tmp_path, capsys, epochs, message
+):
+    from sleepvit.cli import main
+
+    code = main(["render", str(hospital_night[0]), "--epochs", epochs, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and message in err
+    assert err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
