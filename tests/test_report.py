@@ -198,3 +198,20 @@ def test_runner_up_is_measured_against_the_scored_stage():
     assert edited.runner_up_probability == pytest.approx(0.6)
     with pytest.raises(ValueError, match="outside"):
         describe_epochs(Hypnogram(np.array([1]), probabilities=p), [1])
+
+
+def test_report_of_a_loaded_simulated_night(hospital_night, tmp_path):
+    from sleepvit.io import load_study, read_hypnogram
+
+    edf_path, hypnogram_path = hospital_night
+    before = edf_path.read_bytes()
+    study = load_study(edf_path)
+    hyp = read_hypnogram(hypnogram_path)
+    info = study_info(study)
+    out = write_report(tmp_path / "sim.report.pdf", hyp, sleep_statistics(hyp), info, [], MODEL)
+    text = _pdf_text(out)
+    assert edf_path.name in text and f"{study.start:%Y-%m-%d}" in text
+    assert study.identity.patient_id and study.identity.patient_id in text
+    for slot, signal in study.signals.items():
+        assert f"{slot} {signal.label}" in " ".join(text.split())
+    assert edf_path.read_bytes() == before  # the source recording is never modified

@@ -43,18 +43,18 @@ def draw_hypnogram(ax: Axes, hyp: Hypnogram, lights: tuple[float, float] | None 
     dashed lines. Unscored epochs are grey bands.
     """
     hours = _epoch_edges_h(hyp)
-    runs = _runs(hyp.stages)
     rows = _ROW_OF_CODE[hyp.stages]
     # Thin vertical connectors make transitions readable; the coloured runs sit on top.
     ax.step(hours[:-1], rows, where="post", color="#404040", linewidth=0.6, zorder=2)
     segments, colours, widths = [], [], []
-    for code, first, stop in runs:
+    for onset_s, duration_s, code in hyp.segments():
+        first, stop = onset_s / 3600, (onset_s + duration_s) / 3600
         name = _NAME_OF_CODE[code]
         if code == UNS:
-            ax.axvspan(hours[first], hours[stop], color=STAGE_COLOURS["UNS"], alpha=0.35, lw=0)
+            ax.axvspan(first, stop, color=STAGE_COLOURS["UNS"], alpha=0.35, lw=0)
             continue
         row = _ROW[name]
-        segments.append([(hours[first], row), (hours[stop], row)])
+        segments.append([(first, row), (stop, row)])
         colours.append(STAGE_COLOURS[name])
         widths.append(6.0 if name == "REM" else 3.0)
     ax.add_collection(
@@ -67,6 +67,8 @@ def draw_hypnogram(ax: Axes, hyp: Hypnogram, lights: tuple[float, float] | None 
             if last > first:
                 ax.axvspan(first, last, color="#EDEDED", lw=0, zorder=0)
         for x, label in ((off_h, "lights off"), (on_h, "lights on")):
+            if not hours[0] < x < hours[-1]:
+                continue  # lights at the recording's edge: nothing to mark
             ax.axvline(x, color="#606060", linestyle="--", linewidth=0.8, zorder=1)
             ax.text(
                 x,
@@ -200,15 +202,6 @@ def write_hypnogram_png(path: str | Path, hyp: Hypnogram, dpi: int = 150) -> Pat
 
 def _epoch_edges_h(hyp: Hypnogram) -> np.ndarray:
     return (hyp.offset_s + np.arange(len(hyp) + 1) * hyp.epoch_s) / 3600
-
-
-def _runs(stages: np.ndarray) -> list[tuple[int, int, int]]:
-    """(code, first epoch, stop epoch) of each run of equal stages."""
-    if stages.size == 0:
-        return []
-    starts = np.flatnonzero(np.diff(stages)) + 1
-    bounds = np.concatenate([[0], starts, [stages.size]])
-    return [(int(stages[a]), int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _elapsed(hours: float) -> str:
