@@ -25,7 +25,12 @@ PATIENT = {
     "birthdate": "1952-07-14",
     "sex": "M",
 }
-MODEL = {"name": "sleepvit-demo", "version": "0.1.0", "scored_at": datetime(2026, 3, 15, 8, 5)}
+MODEL = {
+    "name": "sleepvit-demo",
+    "version": "0.1.0",
+    "backend": "onnx-int8",
+    "scored_at": datetime(2026, 3, 15, 8, 5),
+}
 START = datetime(2026, 3, 14, 22, 41, 30)
 
 
@@ -90,7 +95,11 @@ def test_report_has_two_pages_disclaimer_and_metrics(tmp_path):
     assert f"{stats.sleep_efficiency_pct:.1f} %" in text
     assert "REM latency (from sleep onset)" in text and f"{stats.rem_latency_min:.1f} min" in text
     assert f"{stats.n3_pct_tst:.1f} %" in text
-    assert "sleepvit-demo 0.1.0" in text and "2026-03-14" in text and "2026-03-15 08:05" in text
+    assert (
+        "sleepvit-demo 0.1.0 (onnx-int8)" in text
+        and "2026-03-14" in text
+        and "2026-03-15 08:05" in text
+    )
     assert "C4-M1" in text  # the channel mapping used
     assert PATIENT["patient_name"] in text and PATIENT["patient_id"] in text
 

@@ -77,7 +77,7 @@ def write_report(
     epoch indices to list for review, e.g. from
     :func:`~sleepvit.report.review.low_confidence_epochs`; if more than fit on page 2, the
     least confident are listed. ``model_info``: ``name`` and ``version``, optionally
-    ``scored_at`` (datetime; default now) and ``backend``.
+    ``scored_at`` (datetime; default now) and ``backend`` (shown in the page footer).
 
     ``deidentify=True`` leaves out the patient's name, ID and birthdate, and also the file
     name and recording date, which often carry them; clock times stay.
@@ -96,7 +96,8 @@ def write_report(
     info = _visible_info(study_info, deidentify)
     scored_at = model_info.get("scored_at") or datetime.now()
     model = f"{model_info.get('name', '—')} {model_info.get('version', '')}".strip()
-    footer = f"SleepViT {__version__}  ·  {info['file_name']}  ·  model {model}"
+    backend = f" ({model_info['backend']})" if model_info.get("backend") else ""
+    footer = f"SleepViT {__version__}  ·  {info['file_name']}  ·  model {model}{backend}"
     flagged = describe_epochs(hypnogram, flagged_epochs)
 
     with rc_context({"pdf.fonttype": 42, "font.family": "DejaVu Sans"}):
