@@ -1,0 +1,52 @@
+"""Muscle activity: chin tone (highest awake, lowest in REM, with REM twitches) and leg EMG."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sleepvit.synth import events
+from sleepvit.synth.noise import white_emg
+from sleepvit.synth.subject import Subject
+from sleepvit.synth.timeline import Timeline, by_stage, upsample
+
+
+def chin_envelope(tl: Timeline, subject: Subject, fs: float, rng) -> np.ndarray:
+    """Chin EMG amplitude (µV standard deviation) at ``fs`` Hz, twitches included."""
+    scale = subject.emg_scale
+    tone = tl.envelope(
+        by_stage(11, 6.5, 4.5, 4.0, 1.3) * scale, jitter=0.2, arousal_level=14 * scale
+    )
+    n = int(round(tl.duration_s * fs))
+    envelope = upsample(tone, fs)[:n]
+    twitch_rate = tl.rem_phasic * 0.6 + tl.rate(by_stage(0, 0, 0.01, 0, 0.06))
+    for t in events.poisson_times(twitch_rate, rng):
+        bump = events.hann_bump(fs, rng.uniform(0.08, 0.25)) * rng.uniform(6, 20) * scale
+        events.add_waveform(envelope, fs, t, bump)
+    return envelope
+
+
+def chin_emg(tl: Timeline, subject: Subject, fs: float, rng: np.random.Generator) -> np.ndarray:
+    """Raw chin EMG: broadband noise under its envelope."""
+    envelope = chin_envelope(tl, subject, fs, rng)
+    return white_emg(envelope.size, rng) * envelope
+
+
+def chin_emg_rms(tl: Timeline, subject: Subject, rng: np.random.Generator) -> np.ndarray:
+    """1-Hz RMS envelope of the chin EMG, as the Sleep-EDF cassette recorder stored it."""
+    fs = 128.0
+    raw = chin_emg(tl, subject, fs, rng)
+    seconds = raw.size // int(fs)
+    blocks = raw[: seconds * int(fs)].reshape(seconds, int(fs))
+    return np.sqrt((blocks.astype(np.float64) ** 2).mean(axis=1)).astype(np.float32)
+
+
+def leg_emg(tl: Timeline, subject: Subject, fs: float, rng: np.random.Generator) -> np.ndarray:
+    """Anterior tibialis EMG: quiet baseline with leg movements (periodic in some sleepers)."""
+    n = int(round(tl.duration_s * fs))
+    envelope = np.full(n, 1.5, dtype=np.float32)
+    plm = subject.plm_per_hour / 3600.0
+    rate = tl.rate(by_stage(0.01, plm, plm, plm * 0.3, 0.0)) + 0.05 * tl.arousal
+    for t in events.poisson_times(rate, rng):
+        bump = events.hann_bump(fs, rng.uniform(0.5, 5.0)) * rng.uniform(12, 45)
+        events.add_waveform(envelope, fs, t, bump)
+    return white_emg(n, rng) * envelope
