@@ -266,3 +266,30 @@ def test_sleep_edf_montage_maps_to_its_slots(tmp_path):
         "EMG_CHIN": "EMG submental",
         "FLOW": "Resp oro-nasal",
     }
+
+
+def test_simulated_hospital_night_fills_every_slot_via_inspect(hospital_night, capsys):
+    from sleepvit.cli import main
+
+    edf_path, _ = hospital_night
+    assert main(["inspect", str(edf_path)]) == 0
+    out = capsys.readouterr().out
+    assert "missing: none" in out and "50 epochs of 30 s" in out
+    study = load_study(edf_path)
+    assert list(study.signals) == list(SLOT_NAMES)
+    assert study.signals["EEG_C"].label == "C4-M1"
+    assert study.signals["EEG_C"].reason == "alias match, preferred over C3-M2"
+    # Simulated EEG is tens of µV: a unit slip (V or mV) would be off by 10³ or more.
+    assert 5 < np.percentile(np.abs(study.signals["EEG_C"].data), 99) < 500
+
+
+def test_simulated_sleep_edf_night_maps_its_five_signals(sleep_edf_night):
+    study = load_study(sleep_edf_night[0])
+    assert {slot: s.label for slot, s in study.signals.items()} == {
+        "EEG_F": "EEG Fpz-Cz",
+        "EEG_O": "EEG Pz-Oz",
+        "EOG_L": "EOG horizontal",
+        "EMG_CHIN": "EMG submental",
+        "FLOW": "Resp oro-nasal",
+    }
+    assert study.signals["EEG_F"].sfreq == 100
