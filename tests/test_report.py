@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 from matplotlib.backends.backend_pdf import PdfPages
+from pypdf import PdfReader
 
 from sleepvit.hypnogram import Hypnogram
 from sleepvit.metrics.sleep import sleep_statistics
@@ -74,11 +73,8 @@ def _write(tmp_path: Path, hyp: Hypnogram | None = None, **kwargs) -> Path:
 
 
 def _pdf_text(path: Path) -> str:
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed")
-    return subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
-    ).stdout
+    """Text of every page, each page ended by a form feed (as pdftotext does)."""
+    return "".join(page.extract_text() + "\f" for page in PdfReader(path).pages)
 
 
 # ---------------------------------------------------------------- PDF report
