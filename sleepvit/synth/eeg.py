@@ -158,7 +158,7 @@ def _graphoelements(tl: Timeline, s: Subject, fs: float, n: int, rng) -> dict[st
             fs,
             s.spindle_hz + rng.normal(0, 0.4),
             rng.uniform(0.6, 1.8),
-            rng.uniform(10, 22) * s.eeg_scale,
+            rng.uniform(12, 24) * s.eeg_scale,
             rng,
         )
         events.add_waveform(out["spindle"], fs, t, wave)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from sleepvit.synth import events
-from sleepvit.synth.noise import white_emg
 from sleepvit.synth.subject import Subject
 from sleepvit.synth.timeline import Timeline, by_stage, upsample
 
@@ -13,9 +12,7 @@ from sleepvit.synth.timeline import Timeline, by_stage, upsample
 def chin_envelope(tl: Timeline, subject: Subject, fs: float, rng) -> np.ndarray:
     """Chin EMG amplitude (µV standard deviation) at ``fs`` Hz, twitches included."""
     scale = subject.emg_scale
-    tone = tl.envelope(
-        by_stage(11, 6.5, 4.5, 4.0, 1.3) * scale, jitter=0.2, arousal_level=14 * scale
-    )
+    tone = tl.envelope(by_stage(14, 8, 6, 5.5, 1.8) * scale, jitter=0.2, arousal_level=18 * scale)
     n = int(round(tl.duration_s * fs))
     envelope = upsample(tone, fs)[:n]
     twitch_rate = tl.rem_phasic * 0.6 + tl.rate(by_stage(0, 0, 0.01, 0, 0.06))
@@ -26,9 +23,9 @@ def chin_envelope(tl: Timeline, subject: Subject, fs: float, rng) -> np.ndarray:
 
 
 def chin_emg(tl: Timeline, subject: Subject, fs: float, rng: np.random.Generator) -> np.ndarray:
-    """Raw chin EMG: broadband noise under its envelope."""
+    """Raw chin EMG: white (broadband) noise under its envelope."""
     envelope = chin_envelope(tl, subject, fs, rng)
-    return white_emg(envelope.size, rng) * envelope
+    return rng.standard_normal(envelope.size, dtype=np.float32) * envelope
 
 
 def chin_emg_rms(tl: Timeline, subject: Subject, rng: np.random.Generator) -> np.ndarray:
@@ -49,4 +46,4 @@ def leg_emg(tl: Timeline, subject: Subject, fs: float, rng: np.random.Generator)
     for t in events.poisson_times(rate, rng):
         bump = events.hann_bump(fs, rng.uniform(0.5, 5.0)) * rng.uniform(12, 45)
         events.add_waveform(envelope, fs, t, bump)
-    return white_emg(n, rng) * envelope
+    return rng.standard_normal(n, dtype=np.float32) * envelope

@@ -53,15 +53,6 @@ def spectral_noise(n: int, fs: float, spectrum: Spectrum, rng: np.random.Generat
     return x
 
 
-def white_emg(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Unit-variance broadband noise rising towards Nyquist: cheap raw muscle activity.
-
-    The first difference of white noise removes the slow content a surface EMG lacks.
-    """
-    w = rng.standard_normal(n + 1, dtype=np.float32)
-    return (w[1:] - w[:-1]) * np.float32(np.sqrt(0.5))
-
-
 def band(low: float, high: float, edge: float = 0.5) -> Spectrum:
     """A band-pass amplitude response with raised-cosine edges ``edge`` Hz wide."""
 
