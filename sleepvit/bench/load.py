@@ -3,8 +3,8 @@
 Writes an EDF+ with a 16-channel hospital montage (EEG/EOG at 256 Hz, chin EMG and ECG at
 512 Hz, leg EMG, breathing at 32 Hz, SpO2 at 1 Hz; ~212 MB for 8 h) filled with noise: load
 speed and memory depend on the layout, not on the content. Each measurement runs
-``load_study`` in a fresh interpreter, so peak RSS is the loader's own, and is compared with
-an idle interpreter that made the same imports.
+``load_study`` in a fresh interpreter, so peak RSS is the loader's own; the idle figure is
+the same interpreter's peak after its imports, just before loading.
 """
 
 from __future__ import annotations
@@ -97,11 +97,9 @@ import numpy, pyedflib
 import sleepvit.io
 from sleepvit.io import load_study
 idle_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-seconds = None
-if sys.argv[1] != "--idle":
-    t0 = time.perf_counter()
-    study = load_study(sys.argv[1])
-    seconds = time.perf_counter() - t0
+t0 = time.perf_counter()
+study = load_study(sys.argv[1])
+seconds = time.perf_counter() - t0
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024, "idle_mb": idle_kb / 1024}))
 """
@@ -118,7 +116,7 @@ def measure(path: Path, repeat: int) -> dict:
     """Median load seconds and peak RSS over ``repeat`` fresh interpreters (after a warm-up)."""
     _probe(str(path))  # warm the page cache: every later run reads the same way
     runs = [_probe(str(path)) for _ in range(repeat)]
-    idle = statistics.median(_probe("--idle")["peak_mb"] for _ in range(3))
+    idle = statistics.median(r["idle_mb"] for r in runs)
     size_mb = path.stat().st_size / 2**20
     peak = statistics.median(r["peak_mb"] for r in runs)
     return {

@@ -93,7 +93,6 @@ class EdfHeader:
     header_bytes: int
     record_duration: float
     signals: list[SignalHeader]
-    declared_records: int
     n_records: int
     """Complete data records that will be read."""
     non_compliant: list[str] = field(default_factory=list)
@@ -342,7 +341,6 @@ def _parse_header(
         header_bytes=header_bytes,
         record_duration=duration,
         signals=signals,
-        declared_records=declared,
         n_records=n_records,
         non_compliant=non_compliant,
         notes=notes,
