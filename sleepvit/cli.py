@@ -67,6 +67,7 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
 
 
 BENCH_TARGETS: dict[str, str] = {
+    "models": "sleepvit.models.bench",
     "load": "sleepvit.bench.load",
     "render": "sleepvit.bench.render",
     "hypnograms": "sleepvit.bench.hypnograms",

@@ -1,0 +1,93 @@
+"""``sleepvit bench models``: EpochViT size versus CPU speed, to choose the default size.
+
+Times inference (forward) and a training step (forward + backward + AdamW) per epoch image
+for a few sizes, with the thread count a 2-core workstation offers, and estimates how many
+epoch images one hour of training sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+from sleepvit.models.configs import EpochViTConfig
+from sleepvit.models.epoch_vit import EpochViT
+
+from sleepvit.bench import machine_description, median_seconds
+from sleepvit.io.atomic import atomic_open
+
+SIZES: tuple[tuple[int, int, int], ...] = (
+    (64, 4, 4),
+    (128, 4, 4),
+    (128, 6, 4),
+    (192, 4, 4),
+    (192, 6, 4),
+)
+"""(dim, depth, heads) candidates."""
+BATCH = 32
+THREADS = 2
+
+
+def measure(dim: int, depth: int, heads: int, repeat: int) -> dict:
+    """Parameters, FLOPs and median seconds per epoch image of one EpochViT size."""
+    torch.manual_seed(0)
+    config = EpochViTConfig(dim=dim, depth=depth, heads=heads)
+    model = EpochViT(config)
+    images = torch.randint(0, 256, (BATCH, config.height, config.width), dtype=torch.uint8)
+    present = torch.ones(BATCH, config.n_slots, dtype=torch.bool)
+    labels = torch.randint(0, config.n_classes, (BATCH,))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def infer() -> None:
+        with torch.inference_mode():
+            model(images, present)
+
+    def train_step() -> None:
+        logits, _ = model(images, present)
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    model.eval()
+    forward_s = median_seconds(infer, repeat=repeat) / BATCH
+    model.train()
+    train_s = median_seconds(train_step, repeat=repeat) / BATCH
+    return {
+        "dim": dim,
+        "depth": depth,
+        "heads": heads,
+        "params": model.count_parameters(),
+        "weights_mb": model.count_parameters() * 4 / 1e6,
+        "gflops_per_epoch": model.flops_per_epoch() / 1e9,
+        "forward_ms_per_epoch": forward_s * 1e3,
+        "train_ms_per_epoch": train_s * 1e3,
+        "train_epochs_per_hour": 3600.0 / train_s,
+    }
+
+
+def format_table(rows: list[dict]) -> str:
+    header = (
+        "| dim | depth | heads | params | fp32 MB | GFLOPs/epoch | forward ms/epoch "
+        "| train step ms/epoch | epoch images per training hour |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    lines = [
+        f"| {r['dim']} | {r['depth']} | {r['heads']} | {r['params']:,} | {r['weights_mb']:.1f} "
+        f"| {r['gflops_per_epoch']:.3f} | {r['forward_ms_per_epoch']:.2f} "
+        f"| {r['train_ms_per_epoch']:.2f} | {r['train_epochs_per_hour']:,.0f} |"
+        for r in rows
+    ]
+    return "\n".join([header, *lines])
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_num_threads(THREADS)
+    rows = [measure(*size, repeat=args.repeat) for size in SIZES]
+    print(f"EpochViT sizes, batch {BATCH}, {THREADS} torch threads — {machine_description()}")
+    print(format_table(rows))
+    if args.json:
+        with atomic_open(args.json) as f:
+            json.dump({"machine": machine_description(), "batch": BATCH, "rows": rows}, f, indent=2)
+    return 0
