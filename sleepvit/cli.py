@@ -71,6 +71,7 @@ BENCH_TARGETS: dict[str, str] = {
     "load": "sleepvit.bench.load",
     "render": "sleepvit.bench.render",
     "hypnograms": "sleepvit.bench.hypnograms",
+    "simulate": "sleepvit.synth.bench",
 }
 """Benchmark name -> module whose ``run(args) -> int`` runs it (see ``sleepvit.bench``)."""
 
