@@ -114,7 +114,7 @@ def _rhythms(tl: Timeline, s: Subject, fs: float, n: int, rng) -> dict[str, np.n
     envelopes = {
         "background": (
             pink(1.3, 0.3, 45.0),
-            tl.envelope(by_stage(7, 9, 11, 12, 8) * scale, 0.1),
+            tl.envelope(by_stage(7, 8, 11, 12, 8) * scale, 0.1),
         ),
         "alpha": (
             peak(s.alpha_hz, 0.45),
@@ -129,7 +129,7 @@ def _rhythms(tl: Timeline, s: Subject, fs: float, n: int, rng) -> dict[str, np.n
             band(16.0, 30.0, 2.0),
             tl.envelope(by_stage(4, 2.5, 1.5, 1.2, 2.5) * scale, 0.2, arousal_level=5 * scale),
         ),
-        "theta": (band(4.0, 7.5, 1.0), tl.envelope(by_stage(2.5, 9, 8, 6, 8) * scale, 0.15)),
+        "theta": (band(4.0, 7.5, 1.0), tl.envelope(by_stage(2.5, 7.5, 8, 6, 7) * scale, 0.15)),
         "delta": (
             band(0.5, 2.0, 0.3),
             tl.envelope(

@@ -84,6 +84,20 @@ def _event_modulation(tl: Timeline, found: list[RespiratoryEvent]):
     return smooth(flow, 1.5), smooth(effort, 1.5), smooth(paradox, 2.0)
 
 
+_INSPIRATION_SHARE = 0.4
+
+
+def _breath_angle(phase: np.ndarray) -> np.ndarray:
+    """Warp the phase so that inhaling (angle 0..pi) takes 40 % of each breath, as it does."""
+    cycle = np.mod(phase / np.float32(2 * np.pi), np.float32(1.0))
+    inhaling = cycle < _INSPIRATION_SHARE
+    return np.float32(np.pi) * np.where(
+        inhaling,
+        cycle / np.float32(_INSPIRATION_SHARE),
+        1 + (cycle - np.float32(_INSPIRATION_SHARE)) / np.float32(1 - _INSPIRATION_SHARE),
+    )
+
+
 def breathing(tl: Timeline, subject: Subject, phase: np.ndarray, found, fs: float, rng):
     """Flow, thoracic and abdominal effort at ``fs`` Hz (arbitrary units ~ µV of the sensor)."""
     n = int(round(tl.duration_s * fs))
@@ -92,6 +106,9 @@ def breathing(tl: Timeline, subject: Subject, phase: np.ndarray, found, fs: floa
         spectral_noise(tl.n_ctrl, CTRL_FS, band(0.005, 0.05, 0.005), rng) > 2.0
     )
     tidal = tidal * (1.0 + 0.8 * smooth(sighs.astype(np.float32), 4.0)) * (1 + 0.6 * tl.arousal)
+    breath_to_breath = tl.envelope(by_stage(0.15, 0.08, 0.06, 0.03, 0.2))
+    breath_to_breath *= spectral_noise(tl.n_ctrl, CTRL_FS, band(0.03, 0.3, 0.05), rng)
+    tidal = tidal * np.clip(1.0 + breath_to_breath, 0.3, None)
     flow_mod, effort_mod, paradox = _event_modulation(tl, found)
     ph = upsample(phase.astype(np.float32), fs)[:n]
     up = {
@@ -103,9 +120,11 @@ def breathing(tl: Timeline, subject: Subject, phase: np.ndarray, found, fs: floa
             ("paradox", paradox),
         )
     }
-    flow = 250.0 * up["tidal"] * up["flow"] * (np.sin(ph) + 0.2 * np.sin(2 * ph))
-    thorax = 300.0 * up["tidal"] * up["effort"] * np.sin(ph - 0.3)
-    abdomen = 260.0 * up["tidal"] * up["effort"] * (1 - 2 * up["paradox"]) * np.sin(ph - 0.4)
+    # Flow is the derivative of lung volume; the belts follow volume, the chest slightly ahead.
+    flow = 250.0 * up["tidal"] * up["flow"] * np.sin(_breath_angle(ph))
+    thorax = -300.0 * up["tidal"] * up["effort"] * np.cos(_breath_angle(ph - np.float32(0.2)))
+    abdomen = -260.0 * up["tidal"] * up["effort"] * (1 - 2 * up["paradox"])
+    abdomen *= np.cos(_breath_angle(ph - np.float32(0.35)))
     noise = [3.0 * spectral_noise(n, fs, band(0.5, 0.4 * fs, 0.5), rng) for _ in range(3)]
     return (
         (flow + noise[0]).astype(np.float32),
