@@ -18,7 +18,7 @@ from sleepvit.hypnogram import (
     parse_stage,
     stage_name,
 )
-from sleepvit.io import find_hypnogram, read_hypnogram, write_hypnogram
+from sleepvit.io import find_hypnogram, load_study, read_hypnogram, write_hypnogram
 from sleepvit.io.edf_annotations import write_edf_annotations
 from sleepvit.study import Annotation
 
@@ -488,3 +488,16 @@ def _write_psg(path, annotations, edf_plus: bool = True) -> None:
         for onset, duration, text in annotations:
             writer.writeAnnotation(onset, duration, text)
         writer.writeSamples([np.sin(np.arange(12000) / 10.0) * 50])
+
+
+# --- with the simulator's nights ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("night", ["hospital_night", "sleep_edf_night"])
+def test_simulated_night_pairs_and_aligns_with_its_scoring(request, night, fixture_stages):
+    edf_path, hypnogram_path = request.getfixturevalue(night)
+    assert find_hypnogram(edf_path) == hypnogram_path
+    study = load_study(edf_path)
+    hyp = read_hypnogram(hypnogram_path, study.start, study.duration_s)
+    assert len(hyp) == study.n_epochs
+    assert hyp.names() == list(fixture_stages)[: study.n_epochs]
