@@ -293,3 +293,13 @@ def test_simulated_sleep_edf_night_maps_its_five_signals(sleep_edf_night):
         "FLOW": "Resp oro-nasal",
     }
     assert study.signals["EEG_F"].sfreq == 100
+
+
+def test_edf_plus_d_with_overlapping_onsets_is_read_back_to_back(tmp_path, caplog):
+    signals = [("C3-M2", 100, "uV", 500.0, _sine(100, 2, 50.0))]
+    path = _write(tmp_path / "overlap.edf", signals=signals, annotate=False)
+    _make_discontinuous(path, gap_after=60, gap_s=-5)
+    with caplog.at_level(logging.WARNING):
+        study = load_study(path)
+    assert study.duration_s == SECONDS
+    assert "record 61 starts before record 60 ends" in caplog.text

@@ -2,10 +2,12 @@
 
 The raw header (256 + 256·ns bytes of ASCII) is validated here first, so every broken file
 gets one precise :class:`InvalidRecordingError` naming the file, the problem and the fix,
-instead of a reader's traceback. Compliant files are read with pyedflib; files pyedflib
-rejects (digital minimum ≥ maximum, number of records -1 or cut-off data, odd header
-fields …) are read with MNE, with a warning saying what was non-compliant. Either way the
-file is opened read-only, only channels feeding a slot are read, one channel at a time.
+instead of a reader's traceback. Files pyedflib accepts as compliant are then read in one
+pass over the data records, scaled straight into float32; files pyedflib rejects (digital
+minimum > maximum, number of records -1, cut-off data, odd date fields …) are read with
+MNE, one channel at a time, with a warning saying what was non-compliant. Either way the
+file is opened read-only and only channels feeding a slot are read. EDF+D records are
+placed at their time-keeping onsets; gaps stay flat and are annotated.
 
 Examples
 --------
@@ -23,7 +25,7 @@ import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,9 @@ _FIX_COPY = "copy the file again from its source"
 _DIGITAL_RANGE = {2: (-32768, 32767), 3: (-8388608, 8388607)}
 _MICROVOLTS_PER_UNIT = {"uv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 _STANDARD_VOLT_UNITS = {"uV", "µV", "μV", "mV", "V", "nV"}
+_TAL_TIMING = re.compile(rb"([+-]\d{1,12}(?:\.\d*)?)(?:\x15(\d{1,12}(?:\.\d*)?))?")
+"""Onset and optional duration heading an EDF+ time-stamped annotation list (TAL)."""
+_LONGEST_GAP_S = 86400.0
 _LONGEST_RECORDING_S = 14 * 86400.0
 """Longer than any ambulatory EEG: a header implying more is corrupt, not a recording."""
 
@@ -399,12 +404,11 @@ def _parse_tals(record: bytes) -> tuple[float | None, list[Annotation]]:
         parts = tal.split(b"\x14")
         if len(parts) < 2:
             continue
-        timing = parts[0].decode("latin-1").split("\x15")
-        try:
-            onset = float(timing[0])
-            duration = float(timing[1]) if len(timing) > 1 and timing[1] else 0.0
-        except ValueError:
+        timing = _TAL_TIMING.fullmatch(parts[0])
+        if timing is None:
             continue
+        onset = float(timing.group(1))
+        duration = float(timing.group(2) or 0.0)
         texts = [p.decode("utf-8", "replace").strip() for p in parts[1:] if p.strip()]
         if not texts and onset_of_record is None:
             onset_of_record = onset
@@ -416,6 +420,8 @@ def _parse_tals(record: bytes) -> tuple[float | None, list[Annotation]]:
 class _Timeline:
     """Where each record starts, in seconds after the first record (EDF+D may have gaps)."""
 
+    first_onset: float
+    """When the first record starts after the header's start time (EDF+ sub-second part)."""
     record_onsets: np.ndarray
     annotations: list[Annotation]
     gaps: list[tuple[float, float]]
@@ -428,7 +434,7 @@ class _Timeline:
 def _timeline(header: EdfHeader, warn) -> _Timeline:
     regular = np.arange(header.n_records) * header.record_duration
     if not any(s.is_annotation for s in header.signals):
-        return _Timeline(regular, [], [])
+        return _Timeline(0.0, regular, [], [])
     onsets, annotations = [], []
     for record in _annotation_bytes(header):
         onset, found = _parse_tals(record)
@@ -437,15 +443,21 @@ def _timeline(header: EdfHeader, warn) -> _Timeline:
     record_onsets = regular + (onsets[0] or 0.0)
     if header.file_format.endswith("+D") and None not in onsets:
         stated = np.asarray(onsets, dtype=float)
-        steps = np.diff(stated)
-        if np.all(steps >= header.record_duration - 1e-6) and np.all(np.isfinite(stated)):
-            record_onsets = stated
-        else:
-            bad = int(np.argmax(~(steps >= header.record_duration - 1e-6))) + 2
+        overlapping = np.diff(stated) < header.record_duration - 1e-6
+        gap_total = stated[-1] - stated[0] - (header.n_records - 1) * header.record_duration
+        if overlapping.any():
+            bad = int(np.argmax(overlapping)) + 2
             warn(
                 f"EDF+D record {bad} starts before record {bad - 1} ends; its time-keeping "
                 "annotation is corrupt, so the records are read back to back"
             )
+        elif gap_total > _LONGEST_GAP_S:
+            warn(
+                f"EDF+D time-keeping annotations add {gap_total / 3600:.0f} h of gaps; they are "
+                "implausible for one night, so the records are read back to back"
+            )
+        else:
+            record_onsets = stated
     first = record_onsets[0]
     record_onsets = record_onsets - first
     annotations = [Annotation(a.onset_s - first, a.duration_s, a.description) for a in annotations]
@@ -455,7 +467,10 @@ def _timeline(header: EdfHeader, warn) -> _Timeline:
         for end, nxt in zip(ends, record_onsets[1:], strict=True)
         if nxt - end > 1e-6
     ]
-    return _Timeline(record_onsets, annotations, gaps)
+    if not abs(first) < _LONGEST_RECORDING_S:
+        warn(f"the first record claims to start {first:g} s after the header's start; ignored")
+        first = 0.0
+    return _Timeline(float(first), record_onsets, annotations, gaps)
 
 
 class _BlockSource:
@@ -679,7 +694,7 @@ def load_study(
     gaps = [Annotation(start, length, "recording gap (no data)") for start, length in timeline.gaps]
     return Study(
         path=path,
-        start=header.start,
+        start=header.start + timedelta(seconds=timeline.first_onset),
         duration_s=duration,
         signals=signals,
         channels=[
