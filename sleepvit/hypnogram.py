@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, time
 
 import numpy as np
 
@@ -256,7 +256,9 @@ def align_to_recording(hyp: Hypnogram, start: datetime, duration_s: float | None
 
     Raises :class:`~sleepvit.errors.HypnogramError` when the scoring does not fit: it
     starts after the recording ends, ends before it starts, is much longer, is scored
-    in another epoch length, or is off the 30-s grid.
+    in another epoch length, or is off the 30-s grid. A scoring that only knows the clock
+    time of its first epoch (``metadata["start_clock"]``, e.g. ``"22:13:00"`` from a table
+    of clock times) is placed at the nearest such moment, within 12 h of ``start``.
 
     Examples
     --------
@@ -274,6 +276,8 @@ def align_to_recording(hyp: Hypnogram, start: datetime, duration_s: float | None
     shift_s = hyp.offset_s
     if hyp.start is not None:
         shift_s += (_naive(hyp.start) - _naive(start)).total_seconds()
+    elif "start_clock" in hyp.metadata:
+        shift_s += _seconds_to_clock(start, hyp.metadata["start_clock"])
     position = shift_s / EPOCH_SECONDS
     first = round(position)
     if abs(position - first) * EPOCH_SECONDS > GRID_TOLERANCE_S:
@@ -331,6 +335,13 @@ def align_to_recording(hyp: Hypnogram, start: datetime, duration_s: float | None
         offset_s=0.0,
         metadata=metadata,
     )
+
+
+def _seconds_to_clock(start: datetime, clock: str) -> float:
+    """Seconds from ``start`` to the nearest moment the wall clock reads ``clock`` (±12 h)."""
+    moment = datetime.combine(start.date(), time.fromisoformat(clock))
+    seconds = (moment - _naive(start)).total_seconds()
+    return (seconds + 43200) % 86400 - 43200
 
 
 def _naive(moment: datetime) -> datetime:

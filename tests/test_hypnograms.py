@@ -273,6 +273,31 @@ def test_csv_run_lengths_without_onsets_follow_each_other(tmp_path):
     assert read_hypnogram(path).names() == ["W", "W", "N2", "N2", "N2", "REM"]
 
 
+def test_remlogic_export_with_preamble_and_clock_times_aligns_across_midnight(tmp_path):
+    # CAP Sleep Database / Embla RemLogic text export: a preamble, then events at clock times.
+    path = tmp_path / "n1.txt"
+    path.write_text(
+        "Patient Name:\tanonymous\n"
+        "Recording Date:\t14/03/2026\n"
+        "Events Included:\n"
+        "SLEEP-S0\n"
+        "\n"
+        "Sleep Stage\tPosition\tTime [hh:mm:ss]\tEvent\tDuration[s]\tLocation\n"
+        "W\tSupine\t23.59.00\tSLEEP-S0\t30\tROC-LOC\n"
+        "W\tSupine\t23.59.30\tSLEEP-S0\t30\tROC-LOC\n"
+        "S1\tSupine\t00.00.00\tSLEEP-S1\t30\tROC-LOC\n"
+        "S1\tSupine\t00.00.12\tMCAP-A1\t4\tFp2-F4\n"
+        "S2\tSupine\t00.00.30\tSLEEP-S2\t30\tROC-LOC\n"
+        "R\tSupine\t00.01.00\tSLEEP-REM\t30\tROC-LOC\n"
+    )
+    hyp = read_hypnogram(path)
+    assert hyp.names() == ["W", "W", "N1", "N2", "REM"]
+    assert hyp.start is None and hyp.metadata["start_clock"] == "23:59:00"
+    recording_start = datetime(2026, 3, 14, 23, 58)
+    aligned = read_hypnogram(path, recording_start, recording_duration_s=8 * 30)
+    assert aligned.names() == ["UNS", "UNS", "W", "W", "N1", "N2", "REM", "UNS"]
+
+
 def test_csv_epoch_rows_with_a_gap_leave_the_gap_unscored(tmp_path):
     path = tmp_path / "gap.csv"
     path.write_text("epoch,onset_s,stage\n1,30,W\n2,60,N2\n4,120,N3\n")

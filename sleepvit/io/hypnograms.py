@@ -25,6 +25,7 @@ import csv
 import io
 import json
 import math
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
@@ -78,9 +79,13 @@ _COLUMNS = {
     "stage": {"stage", "stages", "sleepstage", "hypnogram", "hypno", "label", "score", "scoring",
               "annotation", "description", "event", "eventconcept", "sleepstages"},
     "onset": {"onset", "onsets", "onsetsec", "onsetseconds", "start", "starts", "startsec",
-              "starttime", "onsettime", "begin", "timesec", "times", "time"},
+              "starttime", "onsettime", "begin", "timesec", "times", "time", "timehhmmss",
+              "clocktime"},
     "duration": {"duration", "durations", "durationsec", "durationseconds", "dur", "length"},
 }  # fmt: skip
+HEADER_SEARCH_LINES = 50
+"""How far down a table the column header may sit (below a patient preamble)."""
+_CLOCK = re.compile(r"(\d{1,2})[:.](\d{2})[:.](\d{2}(?:[.,]\d+)?)")
 
 
 def read_hypnogram(
@@ -310,17 +315,19 @@ def _read_table(path: Path) -> Hypnogram:
     ]
     if not lines:
         raise HypnogramError("holds no epochs (only blank or comment lines)", path)
+    # Exports such as RemLogic/CAP put a patient preamble above the column header.
+    for position, (_, line) in enumerate(lines[:HEADER_SEARCH_LINES]):
+        delimiter = _delimiter(line, path)
+        header = _header_columns(_split(line, delimiter))
+        if header is not None:
+            rows = [(number, _split(line, delimiter)) for number, line in lines[position + 1 :]]
+            return _read_columns(rows, header, path)
     delimiter = _delimiter(lines[0][1], path)
-    rows = [
-        (number, [cell.strip() for cell in row])
-        for (number, _), row in zip(
-            lines, csv.reader((line for _, line in lines), delimiter=delimiter), strict=True
-        )
-    ]
-    header = _header_columns(rows[0][1])
-    if header is None:
-        return _read_headerless(rows, path)
-    return _read_columns(rows[1:], header, path)
+    return _read_headerless([(number, _split(line, delimiter)) for number, line in lines], path)
+
+
+def _split(line: str, delimiter: str) -> list[str]:
+    return [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter))]
 
 
 def _delimiter(line: str, path: Path) -> str:
@@ -371,42 +378,66 @@ def _read_columns(
     if not rows:
         raise HypnogramError("has a header but no epochs; the scoring is empty", path)
     stage_at = columns["stage"]
-    if "duration" in columns and "onset" in columns:
+    onsets, start_clock = _onset_column(rows, columns.get("onset"), path)
+    if "duration" in columns:
+        durations = [_number_cell(c, columns["duration"], n, path) for n, c in rows]
+        if onsets is None:
+            # Run lengths without onsets: each run starts where the previous one ended.
+            onsets = np.concatenate([[0.0], np.cumsum(durations)[:-1]])
+            for number, cells in rows:
+                _stage_cell(_cell(cells, stage_at), number, path)
         # An event list: stage runs among other events (arousals, apneas) that are skipped.
         events = [
-            Annotation(
-                _number_cell(cells, columns["onset"], number, path),
-                _number_cell(cells, columns["duration"], number, path),
-                _cell(cells, stage_at),
-            )
-            for number, cells in rows
+            Annotation(onset, duration, _cell(cells, stage_at))
+            for onset, duration, (_, cells) in zip(onsets, durations, rows, strict=True)
         ]
         segments = _stage_segments(events)
         if not segments:
             raise HypnogramError("lists events but no sleep stages; it is not a hypnogram", path)
         hyp = Hypnogram.from_segments(segments)
-        hyp.metadata.update(format="csv", source=str(path))
-        return hyp
-    if "duration" in columns:
-        # Run lengths without onsets: each run starts where the previous one ended.
-        durations = [_number_cell(c, columns["duration"], n, path) for n, c in rows]
-        onsets = np.concatenate([[0.0], np.cumsum(durations)[:-1]])
-        segments = [
-            (onset, duration, _stage_cell(_cell(cells, stage_at), number, path))
-            for onset, duration, (number, cells) in zip(onsets, durations, rows, strict=True)
-        ]
-        hyp = Hypnogram.from_segments(segments)
-        hyp.metadata.update(format="csv", source=str(path))
-        return hyp
-    codes = [_stage_cell(_cell(cells, stage_at), number, path) for number, cells in rows]
-    probabilities = _probabilities(rows, columns, path)
-    if "onset" not in columns:
-        hyp = Hypnogram(codes, probabilities=probabilities)
     else:
-        onsets = np.array([_number_cell(c, columns["onset"], n, path) for n, c in rows])
-        hyp = _place_epochs(onsets, np.array(codes), probabilities, path)
+        codes = [_stage_cell(_cell(cells, stage_at), number, path) for number, cells in rows]
+        probabilities = _probabilities(rows, columns, path)
+        if onsets is None:
+            hyp = Hypnogram(codes, probabilities=probabilities)
+        else:
+            hyp = _place_epochs(onsets, np.array(codes), probabilities, path)
+    if start_clock is not None:
+        hyp.metadata["start_clock"] = start_clock
     hyp.metadata.update(format="csv", source=str(path))
     return hyp
+
+
+def _onset_column(
+    rows: list[tuple[int, list[str]]], index: int | None, path: Path
+) -> tuple[np.ndarray | None, str | None]:
+    """Onsets in seconds from the first row, and that row's clock time if given as one.
+
+    Clock times (``22:13:00`` or ``22.13.00``) carry no date; the clock time of the first
+    row lets :func:`~sleepvit.hypnogram.align_to_recording` place them on the recording.
+    """
+    if index is None:
+        return None, None
+    if _CLOCK.fullmatch(_cell(rows[0][1], index)) is None:
+        return np.array([_number_cell(c, index, n, path) for n, c in rows]), None
+    seconds = np.array([_clock_cell(c, index, n, path) for n, c in rows])
+    # A clock that jumps back by more than 12 h has passed midnight.
+    seconds += 86400.0 * np.cumsum(np.diff(seconds, prepend=seconds[0]) < -43200)
+    first = int(seconds[0]) % 86400
+    clock = f"{first // 3600:02d}:{first // 60 % 60:02d}:{first % 60:02d}"
+    return seconds - int(seconds[0]), clock
+
+
+def _clock_cell(cells: list[str], index: int, line: int, path: Path) -> float:
+    match = _CLOCK.fullmatch(_cell(cells, index))
+    if match is None:
+        raise HypnogramError(
+            f"line {line}: {_cell(cells, index)!r} is not a clock time like the rows above "
+            "(hh:mm:ss); fix the time column",
+            path,
+        )
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds.replace(",", "."))
 
 
 def _place_epochs(
