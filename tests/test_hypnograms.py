@@ -485,6 +485,14 @@ def test_files_that_are_not_hypnograms_get_one_line_errors(tmp_path):
         _assert_one_line_naming(exc, path)
 
 
+@pytest.mark.parametrize("onsets", [(0, 30, 45), (0, 60, 30), (0, 30, 30)])
+def test_epoch_rows_off_the_grid_or_out_of_order_name_the_row(tmp_path, onsets):
+    path = tmp_path / "onsets.csv"
+    path.write_text("onset,stage\n" + "".join(f"{o},N2\n" for o in onsets))
+    with pytest.raises(HypnogramError, match="data row 3"):
+        read_hypnogram(path)
+
+
 def test_bad_stage_error_names_the_line(tmp_path):
     path = tmp_path / "typo.csv"
     path.write_text("stage\nW\nN2\nN5\n")

@@ -236,21 +236,22 @@ def _sniff(head: bytes, path: Path) -> str:
     return kind
 
 
-# --- EDF+ -------------------------------------------------------------------------------
-
-
-def _stage_segments(events: list[Annotation], epoch_s: float = EPOCH_SECONDS) -> list:
+def _stage_segments(events: list[Annotation]) -> list[tuple[float, float, int]]:
     """``(onset, duration, code)`` of the events that score a stage.
 
     A stage annotation spans whole epochs (or marks one with duration 0); shorter events
     that happen to share a spelling (a 3-s ``Movement``, an ``A`` artifact mark) are not
     scorings and are skipped.
     """
+    shortest_s = EPOCH_SECONDS - GRID_TOLERANCE_S
     return [
         (e.onset_s, e.duration_s, parse_stage(e.description))
         for e in events
-        if is_stage_label(e.description) and not 0 < e.duration_s < epoch_s - GRID_TOLERANCE_S
+        if is_stage_label(e.description) and not 0 < e.duration_s < shortest_s
     ]
+
+
+# --- EDF+ -------------------------------------------------------------------------------
 
 
 def _read_edf(path: Path) -> Hypnogram:
@@ -446,12 +447,13 @@ def _place_epochs(
     """Per-epoch rows that carry their onset: gaps become UNS, onsets must sit on the grid."""
     positions = (onsets - onsets[0]) / EPOCH_SECONDS
     index = np.round(positions).astype(int)
-    off_grid = np.flatnonzero(np.abs(positions - index) * EPOCH_SECONDS > 0.5)
-    if off_grid.size or np.any(np.diff(index) <= 0):
-        bad = int(off_grid[0]) if off_grid.size else int(np.flatnonzero(np.diff(index) <= 0)[0])
+    off_grid = np.abs(positions - index) * EPOCH_SECONDS > GRID_TOLERANCE_S
+    not_after_previous = np.diff(index, prepend=-1) <= 0
+    bad = np.flatnonzero(off_grid | not_after_previous)
+    if bad.size:
         raise HypnogramError(
-            f"epoch onsets must increase in steps of {EPOCH_SECONDS:g} s, but row "
-            f"{bad + 1} has onset {onsets[bad]:g} s; fix the onset column",
+            f"epoch onsets must increase in steps of {EPOCH_SECONDS:g} s, but data row "
+            f"{bad[0] + 1} has onset {onsets[bad[0]]:g} s; fix the onset column",
             path,
         )
     stages = np.full(index[-1] + 1, UNS, dtype=np.int8)
