@@ -85,7 +85,7 @@ def test_formats_load_with_slots_in_microvolts(tmp_path, file_type, name, expect
     before = _sha(path)
     study = load_study(path)
     assert _sha(path) == before
-    assert study.file_format.startswith(expected_format + " (")
+    assert study.file_format == expected_format
     assert list(study.signals) == ["EEG_C", "EOG_L", "EMG_CHIN", "EFFORT_THO", "SPO2"]
     assert study.duration_s == SECONDS and study.n_epochs == 3
     assert study.start == START
@@ -201,6 +201,9 @@ def test_non_compliant_digital_range_falls_back_to_mne_with_a_warning(tmp_path, 
     assert study.file_format == "EDF+C (mne fallback)"
     assert "digital minimum > maximum in signal 1 (EEG C4-A1)" in caplog.text
     assert "reading it with MNE" in study.warnings[0]
+    text = format_inspection(study)
+    assert "EDF+C (non-compliant, read with the mne fallback)" in text
+    assert "Warnings\n  - night.edf: the file is not EDF-compliant" in text
     np.testing.assert_allclose(study.signals["EEG_C"].data, -reference, atol=0.05)
     np.testing.assert_allclose(
         study.signals["EMG_CHIN"].data, load_study(path).signals["EMG_CHIN"].data

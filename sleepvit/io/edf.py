@@ -481,7 +481,8 @@ class _BlockSource:
     float32 outputs takes a fraction of that and never holds a float64 copy.
     """
 
-    reader_name = "pyedflib-checked block reader"
+    reader_name = ""
+    """Nothing appended to ``Study.file_format``: this is the normal path."""
 
     def __init__(self, header: EdfHeader):
         import pyedflib
@@ -704,7 +705,9 @@ def load_study(
         ],
         identity=_identity(header),
         annotations=sorted(timeline.annotations + gaps, key=lambda a: a.onset_s),
-        file_format=f"{header.file_format} ({source.reader_name})",
+        file_format=f"{header.file_format} ({source.reader_name})"
+        if source.reader_name
+        else header.file_format,
         warnings=collected,
     )
 

@@ -4,7 +4,7 @@ Examples
 --------
 >>> print(format_inspection(load_study("night.edf")))  # doctest: +SKIP
 File      night.edf
-Format    EDF+C (read with pyedflib)
+Format    EDF+C (compliant)
 ...
 """
 
@@ -61,11 +61,11 @@ def channel_uses(study: Study) -> dict[str, list[str]]:
 
 def format_inspection(study: Study) -> str:
     """Human-readable summary of a loaded recording and the slot mapping chosen."""
-    format_name, _, reader = study.file_format.partition(" (")
-    reader = reader.rstrip(")") or "pyedflib"
+    format_name, _, fallback = study.file_format.partition(" (")
+    how = f"non-compliant, read with the {fallback.rstrip(')')}" if fallback else "compliant"
     lines = [
         f"File      {study.path}",
-        f"Format    {format_name} (read with {reader})",
+        f"Format    {format_name} ({how})",
         f"Start     {study.start:%Y-%m-%d %H:%M:%S}",
         f"Duration  {_duration(study.duration_s)} ({study.duration_s:g} s), "
         f"{study.n_epochs} epochs of {EPOCH_SECONDS:g} s",
