@@ -199,9 +199,7 @@ def test_sleep_edf_hypnogram_maps_rk_stages_movement_and_unknown(tmp_path):
         ],
     )
     # Sleep-EDF's own files declare a data record duration of 0 s.
-    content = bytearray(path.read_bytes())
-    content[244:252] = b"0       "
-    path.write_bytes(bytes(content))
+    path.write_bytes(_with_header_field(path, 244, b"0       "))
     hyp = read_hypnogram(path)
     assert hyp.names() == (
         ["W"] * 3 + ["N1"] + ["N2"] * 2 + ["N3"] * 3 + ["UNS"] + ["REM"] * 2 + ["UNS"]
@@ -464,6 +462,10 @@ def _bad_files(tmp_path):
         "report.pdf": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n",
         "scoring.edf": b"epoch,onset_s,stage\n1,0,W\n",
         "truncated.edf": b"0       " + b"X" * 100,
+        "no-signals.edf": _with_header_field(no_stages, 252, b"0   "),
+        "negative-signals.edf": _with_header_field(no_stages, 252, b"-1  "),
+        "garbage-signals.edf": _with_header_field(no_stages, 252, b"abc "),
+        "no-records.edf": no_stages.read_bytes()[:512],
         "broken.xml": b"<PSGAnnotation><ScoredEvents>",
         "other.xml": b"<html><body>hello</body></html>",
         "nostages.json": b'{"epochs": 3}',
@@ -498,6 +500,12 @@ def test_bad_stage_error_names_the_line(tmp_path):
     path.write_text("stage\nW\nN2\nN5\n")
     with pytest.raises(HypnogramError, match="line 4: 'N5'"):
         read_hypnogram(path)
+
+
+def _with_header_field(path, offset: int, value: bytes) -> bytes:
+    content = bytearray(path.read_bytes())
+    content[offset : offset + len(value)] = value
+    return bytes(content)
 
 
 def _write_psg(path, annotations, edf_plus: bool = True) -> None:

@@ -85,11 +85,15 @@ def read_edf_annotations(path: str | Path) -> EdfAnnotations:
             if len(header) < 256:
                 raise HypnogramError("has a truncated EDF header; re-export the file", path)
             n_signals = _header_int(header[252:256], "number of signals", path)
+            if n_signals < 1:
+                raise HypnogramError(
+                    f"has a corrupt EDF header ({n_signals} signals); re-export the file", path
+                )
             signal_header = handle.read(256 * n_signals)
         size = path.stat().st_size
     except OSError as exc:
         raise HypnogramError(f"cannot be read ({exc.strerror})", path) from exc
-    if len(signal_header) < 256 * n_signals or n_signals < 1:
+    if len(signal_header) < 256 * n_signals:
         raise HypnogramError("has a truncated EDF header; re-export the file", path)
     fields = _signal_fields(signal_header, n_signals)
     annotation_signals = [
@@ -103,9 +107,15 @@ def read_edf_annotations(path: str | Path) -> EdfAnnotations:
         )
     bytes_per_sample = 3 if header.startswith(b"\xff") else 2
     samples = [_header_int(s.encode(), "samples per record", path) for s in fields["samples"]]
+    if min(samples) < 1:
+        raise HypnogramError(
+            f"has a corrupt EDF header (a signal with {min(samples)} samples per record); "
+            "re-export the file",
+            path,
+        )
     record_bytes = sum(samples) * bytes_per_sample
     header_bytes = 256 * (n_signals + 1)
-    n_records = (size - header_bytes) // record_bytes if record_bytes > 0 else 0
+    n_records = (size - header_bytes) // record_bytes
     if n_records < 1:
         raise HypnogramError("has no complete data record; the file is truncated", path)
     # Read only the annotation columns of each record: a PSG file may be hundreds of MB.
