@@ -145,7 +145,15 @@ def run(args: argparse.Namespace) -> int:
             results.append({"hours": hours, **measure(path, args.repeat)})
     print(f"machine: {machine_description()}")
     print(f"load_study, {len(HOSPITAL_MONTAGE)}-channel EDF+, median of {args.repeat} fresh runs")
-    header = ("hours", "file MB", "load s", "peak RSS MB", "idle MB", "increase MB", "peak/file")
+    header = (
+        "hours",
+        "file MiB",
+        "load s",
+        "peak RSS MiB",
+        "idle MiB",
+        "increase MiB",
+        "peak/file",
+    )
     print(" | ".join(header))
     for r in results:
         print(
