@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 _FIX_EXPORT = "export the night again from the acquisition software as EDF+"
 _FIX_COPY = "copy the file again from its source"
 _DIGITAL_RANGE = {2: (-32768, 32767), 3: (-8388608, 8388607)}
+# Looked up lower-cased: clinical files write "UV" for µV and "MV" for mV, never megavolts.
 _MICROVOLTS_PER_UNIT = {"uv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 _STANDARD_VOLT_UNITS = {"uV", "µV", "μV", "mV", "V", "nV"}
 _TAL_TIMING = re.compile(rb"([+-]\d{1,12}(?:\.\d*)?)(?:\x15(\d{1,12}(?:\.\d*)?))?")
