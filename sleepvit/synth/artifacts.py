@@ -121,5 +121,6 @@ def sweat(data, specs, tl: Timeline, subject: Subject, rng) -> None:
 def cardiac_field(data, specs, ecg: np.ndarray, ecg_fs: float, rng) -> None:
     """The heart's field on mastoid-referenced channels: small QRS spikes in EEG and EOG."""
     for spec, x in zip(specs, data, strict=True):
-        if _is(spec, _HEAD) and spec.fs == ecg_fs and {"M1", "M2"} & set(spec.electrodes):
-            x += np.float32(rng.uniform(0.004, 0.015)) * ecg[: x.size]
+        step = ecg_fs / spec.fs
+        if _is(spec, _HEAD) and step == int(step) and {"M1", "M2"} & set(spec.electrodes):
+            x += np.float32(rng.uniform(0.004, 0.015)) * ecg[:: int(step)][: x.size]

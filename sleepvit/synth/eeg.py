@@ -197,8 +197,10 @@ def site_signal(sources: dict[str, np.ndarray], site: str, gain_jitter: np.ndarr
     """
     gains = SITE_GAINS[site]
     out = np.zeros_like(sources["background"])
+    term = np.empty_like(out)
     for factor, name in zip(gain_jitter, COMPONENTS, strict=True):
-        out += np.float32(gains[name] * factor) * sources[name]
+        np.multiply(sources[name], np.float32(gains[name] * factor), out=term)
+        out += term
     return out
 
 
@@ -207,13 +209,17 @@ def local_noise_pool(duration_s: float, fs: float, rng: np.random.Generator) -> 
     return spectral_noise(int(round(duration_s * fs)), fs, pink(1.0, 0.3, 45.0), rng)
 
 
-def electrode_noise(tl: Timeline, subject: Subject, pool: np.ndarray, fs: float, rng) -> np.ndarray:
+def local_envelope(tl: Timeline, subject: Subject, fs: float) -> np.ndarray:
+    """Amplitude of each derivation's local background at ``fs`` Hz."""
+    return upsample(tl.envelope(by_stage(3, 3.5, 4, 4.5, 3) * subject.eeg_scale), fs)
+
+
+def electrode_noise(pool: np.ndarray, envelope: np.ndarray, rng) -> np.ndarray:
     """Background activity local to one derivation: decorrelates homologous channels.
 
     Each derivation reads the shared ``pool`` from its own random offset; 1/f noise above
     0.3 Hz forgets itself within seconds, so the copies are as good as independent.
     """
-    env = tl.envelope(by_stage(3, 3.5, 4, 4.5, 3) * subject.eeg_scale)
     local = np.roll(pool, int(rng.integers(pool.size)))
-    local *= upsample(env, fs)[: pool.size]
+    local *= envelope[: pool.size]
     return local

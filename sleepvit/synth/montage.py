@@ -7,7 +7,9 @@ the Sleep-EDF cassette recordings (two bipolar EEG derivations and one EOG at 10
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from sleepvit.errors import SleepVitError
 
@@ -166,8 +168,11 @@ SLEEP_EDF: tuple[ChannelSpec, ...] = (
 STYLES: dict[str, tuple[ChannelSpec, ...]] = {"hospital": HOSPITAL, "sleep-edf": SLEEP_EDF}
 
 
-def channels_for(style: str) -> tuple[ChannelSpec, ...]:
-    """The channel list of a recording style.
+def channels_for(style: str, rng: np.random.Generator | None = None) -> tuple[ChannelSpec, ...]:
+    """The channel list of a recording style; with ``rng``, rates vary as between real labs.
+
+    A hospital night then has its ECG at 256 or 512 Hz and its breathing channels at 32,
+    64 or 100 Hz, so that nothing downstream comes to rely on one amplifier's settings.
 
     Examples
     --------
@@ -175,8 +180,19 @@ def channels_for(style: str) -> tuple[ChannelSpec, ...]:
     ['EEG Fpz-Cz', 'EEG Pz-Oz', 'EOG horizontal']
     """
     try:
-        return STYLES[style]
+        specs = STYLES[style]
     except KeyError:
         raise SleepVitError(
             f"unknown recording style {style!r}; choose one of {', '.join(sorted(STYLES))}"
         ) from None
+    if rng is None or style != "hospital":
+        return specs
+    ecg_fs, breathing_fs = float(rng.choice([256, 512])), float(rng.choice([32, 64, 100]))
+    return tuple(
+        replace(s, fs=ecg_fs)
+        if s.source == "ecg"
+        else replace(s, fs=breathing_fs)
+        if s.source in ("flow", "thorax", "abdomen")
+        else s
+        for s in specs
+    )

@@ -20,6 +20,7 @@ from sleepvit.synth.eeg import (
     COMPONENTS,
     cortical_sources,
     electrode_noise,
+    local_envelope,
     local_noise_pool,
     site_signal,
 )
@@ -40,6 +41,7 @@ _STREAMS = (
     "heart",
     "channels",
     "artifacts",
+    "montage",
 )
 
 
@@ -162,7 +164,9 @@ class _Generator:
         jitter = np.exp(rng.normal(0, 0.08, len(COMPONENTS)))
         x = site_signal(self._cortex(fs), site, jitter)
         pool = self._once(("pool", fs), lambda: local_noise_pool(self.tl.duration_s, fs, rng))
-        return x + electrode_noise(self.tl, self.subject, pool, fs, rng)
+        envelope = self._once(("local", fs), lambda: local_envelope(self.tl, self.subject, fs))
+        x += electrode_noise(pool, envelope, rng)
+        return x
 
     def signal(self, spec: ChannelSpec) -> np.ndarray:
         kind, _, detail = spec.source.partition(":")
@@ -227,8 +231,8 @@ def simulate_night(
     >>> [c.label for c in night.channels][:2], night.hypnogram.names()[-1]
     (['EEG Fpz-Cz', 'EEG Pz-Oz'], 'REM')
     """
-    specs = channels_for(style)
     rngs = {name: np.random.default_rng([int(seed), i]) for i, name in enumerate(_STREAMS)}
+    specs = channels_for(style, rngs["montage"])
     subject = Subject.draw(rngs["subject"])
     if stages is None:
         if not hours > 0:

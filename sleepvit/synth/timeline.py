@@ -56,9 +56,12 @@ def upsample(ctrl: np.ndarray, fs: float) -> np.ndarray:
     n_out = int(round(ctrl.size * ratio))
     if ratio >= 1 and ratio == int(ratio):
         r = int(ratio)
-        nxt = np.append(ctrl[1:], ctrl[-1])
+        nxt = np.append(ctrl[1:], ctrl[-1]).astype(np.float32)
         frac = (np.arange(r, dtype=np.float32) / r)[None, :]
-        return (ctrl[:, None] + (nxt - ctrl)[:, None] * frac).reshape(-1).astype(np.float32)
+        ctrl = ctrl.astype(np.float32, copy=False)
+        out = (nxt - ctrl)[:, None] * frac
+        out += ctrl[:, None]
+        return out.reshape(-1)
     t_out = np.arange(n_out) / ratio
     return np.interp(t_out, np.arange(ctrl.size), ctrl).astype(np.float32)
 
