@@ -10,6 +10,8 @@ import mne
 import numpy as np
 import pyedflib
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sleepvit.errors import HypnogramError, OutputError
 from sleepvit.hypnogram import (
@@ -95,6 +97,24 @@ def test_every_format_round_trips_stages_and_onsets(tmp_path, suffix, offset_s):
     assert back.names() == NAMES
     np.testing.assert_allclose(back.onsets_s, hyp.onsets_s)
     assert back.epoch_s == 30.0
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    codes=st.lists(st.integers(-1, 4), min_size=1, max_size=200),
+    offset_epochs=st.integers(0, 100),
+    start=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2080, 1, 1)),
+    suffix=st.sampled_from([".edf", ".csv", ".tsv", ".xml", ".json"]),
+)
+def test_any_scoring_round_trips(tmp_path, codes, offset_epochs, start, suffix):
+    hyp = Hypnogram(codes, start=start.replace(microsecond=0), offset_s=30.0 * offset_epochs)
+    back = read_hypnogram(write_hypnogram(hyp, tmp_path / f"night{suffix}"))
+    assert back.names() == hyp.names()
+    np.testing.assert_allclose(back.onsets_s, hyp.onsets_s)
+    if suffix in (".edf", ".xml", ".json"):
+        assert back.start == hyp.start
 
 
 @pytest.mark.parametrize("suffix", [".edf", ".xml", ".json"])

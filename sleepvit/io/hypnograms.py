@@ -601,9 +601,12 @@ def _xml_float(text: str | None, default: float | None, path: Path) -> float:
 def _nsrr_clock(text: str) -> datetime | None:
     # NSRR writes "dd.mm.yy hh.mm.ss"; de-identified files blank the date as 00.00.00.
     try:
-        return datetime.strptime(text.strip(), "%d.%m.%y %H.%M.%S")
+        moment = datetime.strptime(text.strip(), "%d.%m.%y %H.%M.%S")
     except ValueError:
         return None
+    # Two-digit years span 1985-2084, as in EDF headers.
+    two_digits = moment.year % 100
+    return moment.replace(year=(1900 if two_digits >= 85 else 2000) + two_digits)
 
 
 def _nsrr_text(hyp: Hypnogram) -> str:
