@@ -178,14 +178,22 @@ def _signal_field(n_signals: int, field_offset: int, signal: int) -> int:
     return 256 + n_signals * field_offset + 8 * signal
 
 
-def test_lowercase_uppercase_unit_spelling_is_read_as_microvolts(tmp_path, caplog):
+@pytest.mark.parametrize(
+    ("slot", "signal", "spelling", "warned"),
+    [
+        ("EEG_C", 0, b"UV", "non-standard unit 'UV'; read as µV"),
+        ("EOG_L", 1, b"MV", "non-standard unit 'MV'; read as mV"),
+        ("EEG_C", 0, "µV".encode("latin-1"), ""),
+    ],
+)
+def test_unit_spellings_are_read_as_microvolts(tmp_path, caplog, slot, signal, spelling, warned):
     path = _write(tmp_path / "night.edf")
-    reference = load_study(path).signals["EEG_C"].data
-    _patch(path, _signal_field(7, 96, 0), b"UV      ")
+    reference = load_study(path).signals[slot].data
+    _patch(path, _signal_field(7, 96, signal), spelling.ljust(8))
     with caplog.at_level(logging.WARNING):
         study = load_study(path)
-    np.testing.assert_allclose(study.signals["EEG_C"].data, reference)
-    assert "non-standard unit 'UV'" in caplog.text
+    np.testing.assert_allclose(study.signals[slot].data, reference)
+    assert (warned in caplog.text) if warned else "unit" not in caplog.text
 
 
 def test_non_compliant_digital_range_falls_back_to_mne_with_a_warning(tmp_path, caplog):
