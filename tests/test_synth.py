@@ -181,6 +181,14 @@ def test_sampled_nights_have_realistic_architecture():
     assert np.mean(early_n3) > 0.6 and np.mean(late_rem) > 0.55
 
 
+def test_young_sleepers_get_more_deep_sleep_than_old_ones():
+    def n3_share(deep_sleep):
+        nights = [sample_stages(8.0, np.random.default_rng(s), deep_sleep) for s in range(30)]
+        return np.mean([np.mean(n[n > 0] == STAGE_CODE["N3"]) for n in nights])
+
+    assert n3_share(1.6) > 1.2 * n3_share(0.7)
+
+
 def test_sleep_onset_latency_and_final_awakening_frame_the_night():
     for seed in range(10):
         stages = sample_stages(8.0, np.random.default_rng(seed))

@@ -18,7 +18,7 @@ import numpy as np
 from sleepvit.hypnogram import STAGE_CODE
 from sleepvit.synth.derive_stats import STATS_PATH, hour_bin, since_rem_bin
 
-W, REM = STAGE_CODE["W"], STAGE_CODE["REM"]
+W, N3, REM = STAGE_CODE["W"], STAGE_CODE["N3"], STAGE_CODE["REM"]
 EPOCHS_PER_MINUTE = 2
 MAX_WAKE_BOUT_MIN = 30
 """Longest awakening inside the sleep period: the real set includes insomnia nights whose
@@ -52,9 +52,16 @@ def _bout_length(stage: int, epoch: int, rng: np.random.Generator) -> int:
     return max(1, int(round(length)))
 
 
-def sample_sleep_period(n_epochs: int, rng: np.random.Generator) -> np.ndarray:
-    """Stages from sleep onset for ``n_epochs`` epochs (the night's sleep period)."""
+def sample_sleep_period(
+    n_epochs: int, rng: np.random.Generator, deep_sleep: float = 1.0
+) -> np.ndarray:
+    """Stages from sleep onset for ``n_epochs`` epochs (the night's sleep period).
+
+    ``deep_sleep`` multiplies the odds of entering N3 (young sleepers > 1, old < 1).
+    """
     m = _model()
+    odds = np.ones(5)
+    odds[N3] = deep_sleep
     out = np.empty(n_epochs, dtype=np.int8)
     stage = int(rng.choice(5, p=m["first"]))
     epoch, since_rem = 0, 0
@@ -62,14 +69,17 @@ def sample_sleep_period(n_epochs: int, rng: np.random.Generator) -> np.ndarray:
         length = _bout_length(stage, epoch, rng)
         out[epoch : epoch + length] = stage
         since_rem = 0 if stage == REM else since_rem + length
-        p = m["transitions"][hour_bin(epoch), since_rem_bin(since_rem), stage]
+        p = m["transitions"][hour_bin(epoch), since_rem_bin(since_rem), stage] * odds
+        p /= p.sum()
         epoch += length
         stage = int(rng.choice(5, p=p))
     return out
 
 
-def sample_stages(hours: float, rng: np.random.Generator) -> np.ndarray:
+def sample_stages(hours: float, rng: np.random.Generator, deep_sleep: float = 1.0) -> np.ndarray:
     """A whole night from lights off to lights on: latency, sleep period, final awakening.
+
+    ``deep_sleep`` scales the odds of entering N3 (see :func:`sample_sleep_period`).
 
     Examples
     --------
@@ -86,5 +96,5 @@ def sample_stages(hours: float, rng: np.random.Generator) -> np.ndarray:
     stages = np.full(n, W, dtype=np.int8)
     period = n - latency - final_wake
     if period > 0:
-        stages[latency : latency + period] = sample_sleep_period(period, rng)
+        stages[latency : latency + period] = sample_sleep_period(period, rng, deep_sleep)
     return stages

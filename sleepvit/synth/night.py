@@ -237,7 +237,8 @@ def simulate_night(
     if stages is None:
         if not hours > 0:
             raise SleepVitError(f"--hours must be positive, got {hours}")
-        codes = sample_stages(hours, rngs["hypnogram"])
+        # Slow-wave sleep declines with age in amount as well as in amplitude.
+        codes = sample_stages(hours, rngs["hypnogram"], deep_sleep=subject.slow_wave_scale**2)
     else:
         codes = _stage_codes(stages)
     if start is None:
