@@ -141,10 +141,10 @@ class EpochRenderer:
         chunk_of = wanted // CHUNK_EPOCHS
         for chunk in np.unique(chunk_of):
             positions = np.flatnonzero(chunk_of == chunk)
+            offsets = (wanted[positions] - chunk * CHUNK_EPOCHS).tolist()
             traces = self._chunk_traces(int(chunk))
             for row in self.rows:
                 if row.present:
-                    offsets = (wanted[positions] - chunk * CHUNK_EPOCHS).tolist()
                     images[positions, row.top : row.top + row.height] = self._draw_row(
                         row, traces[row.slot], offsets
                     )

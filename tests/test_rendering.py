@@ -316,3 +316,11 @@ def test_render_command_rejects_bad_epochs_in_one_line(
     assert code == 2 and err.startswith("error: ") and message in err
     assert err.count("\n") == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_rendering_runs_without_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, sleepvit.rendering.export; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
