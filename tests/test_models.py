@@ -420,3 +420,21 @@ def test_line_mix_swaps_one_shared_row_and_mixes_labels_by_its_share():
             assert torch.allclose(weights, torch.stack([share, 1 - share]))
         else:
             assert torch.equal(weights, torch.ones(1))
+
+
+# --- With the real renderer -----------------------------------------------------------------
+
+
+def test_a_rendered_night_with_missing_slots_scores_end_to_end(sleep_edf_night):
+    from sleepvit.rendering import render_epochs
+
+    from sleepvit.io import load_study
+
+    rendered = render_epochs(load_study(sleep_edf_night[0]))
+    check_render_config(RenderConfig(), rendered.config)
+    assert not rendered.present.all()  # Sleep-EDF style: no ECG, SpO2, ...
+    model = EpochViT(EpochViTConfig.for_render_config(rendered.config, dim=32, depth=1, heads=2))
+    logits, embeddings = embed_epochs(model, rendered.images, rendered.present)
+    probs = score_night(tiny_sequence(embed_dim=32), embeddings)
+    assert probs.shape == (len(rendered.images), 5)
+    assert torch.allclose(probs.sum(1), torch.ones(len(probs)))
