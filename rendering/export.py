@@ -62,7 +62,9 @@ def write_png(image: np.ndarray, path: str | Path) -> Path:
     """Write one grey-level image (uint8 ``[H, W]``) as an 8-bit PNG, atomically."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        Image.fromarray(image, mode="L").save(tmp, format="PNG", optimize=True)
+        Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(
+            tmp, format="PNG", optimize=True
+        )
     return path
 
 
