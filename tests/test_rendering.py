@@ -324,3 +324,11 @@ def test_rendering_runs_without_torch():
 
     code = "import sys, sleepvit.rendering.export; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_background_and_trace_levels_come_from_the_config():
+    paper = RenderConfig(background=255, trace=0)
+    image = render_epochs(_study(EEG_C=_sine(2, 50)), paper, epochs=[3]).images[0]
+    assert set(np.unique(image)) == {0, 255}
+    assert (image == 255).mean() > 0.9  # mostly paper, a dark trace
+    assert _lit_rows(_row(image == 0, "EEG_C")).size > 8
