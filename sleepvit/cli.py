@@ -96,6 +96,217 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_bench)
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from sleepvit.train.config import TrainConfig
+    from sleepvit.train.loop import Trainer
+
+    config = TrainConfig(
+        name=args.name,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        trim_wake_minutes=args.trim_wake,
+        vit_dim=args.dim,
+        vit_depth=args.depth,
+        vit_heads=args.heads,
+        epochs=args.epochs,
+        samples_per_epoch=args.samples_per_epoch,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        augment=not args.no_augment,
+        context=args.context,
+        seq_epochs=args.seq_epochs,
+    )
+    trainer = Trainer(
+        args.data,
+        args.out,
+        config,
+        cache_dir=args.cache,
+        channel_map=args.channel_map,
+        resume=args.resume,
+        device=args.device,
+        threads=args.threads,
+    )
+    trainer.run()
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from sleepvit.train.config import TrainConfig
+
+    d = TrainConfig()
+    p = sub.add_parser(
+        "train",
+        help="train EpochViT + SequenceTransformer on scored nights",
+        description="Train EpochViT on rendered 30-s epochs, then the SequenceTransformer on "
+        "its frozen embeddings; fit the temperature on validation nights and write "
+        "OUT/weights/NAME and OUT/metrics.json. Splits are drawn by subject. Checkpoints "
+        "after every epoch; --resume continues. Scale out with "
+        "'torchrun --standalone --nproc_per_node=N -m sleepvit.cli train …'.",
+    )
+    p.add_argument("--data", required=True, help="folder of EDF + hypnogram files, or manifest CSV")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's checkpoints")
+    p.add_argument("--name", default=d.name, help="model name (weights folder)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--epochs", type=int, default=d.epochs, help="EpochViT passes")
+    p.add_argument("--seq-epochs", type=int, default=d.seq_epochs, help="sequence model passes")
+    p.add_argument(
+        "--samples-per-epoch",
+        type=int,
+        default=d.samples_per_epoch,
+        help="epoch images drawn per pass (0 = as many as there are)",
+    )
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--dim", type=int, default=d.vit_dim, help="EpochViT width")
+    p.add_argument("--depth", type=int, default=d.vit_depth, help="EpochViT blocks")
+    p.add_argument("--heads", type=int, default=d.vit_heads, help="EpochViT attention heads")
+    p.add_argument("--context", type=int, default=d.context, help="epochs per sequence window")
+    p.add_argument("--no-augment", action="store_true", help="train without augmentations")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    p.add_argument(
+        "--trim-wake",
+        type=float,
+        metavar="MIN",
+        help="keep only MIN minutes of wake around sleep (30 for Sleep-EDF)",
+    )
+    p.add_argument("--cache", metavar="DIR", help="rendered-epoch cache (default RUN_DIR/cache)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--threads", type=int, help="CPU threads per process (default: its share)")
+    p.add_argument("--channel-map", metavar="JSON", help="JSON file mapping slots to labels")
+    p.set_defaults(handler=_cmd_train)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from sleepvit.evaluate import evaluate
+
+    result = evaluate(
+        args.weights,
+        args.data,
+        out=args.out,
+        split=args.split,
+        backend=args.backend,
+        cache_dir=args.cache,
+        channel_map=args.channel_map,
+    )
+    print(result.format())
+    if result.out is not None:
+        print(f"wrote {result.out}/evaluation.json, confusion_*.png, per_night.csv")
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="agreement of a model with scored nights (κ, macro-F1, confusion matrix)",
+        description="Score every night of a data set with WEIGHTS, EpochViT alone and with the "
+        "sequence model, and compare with the reference hypnograms: accuracy, macro-F1, "
+        "Cohen's κ, per-stage F1, confusion matrix (PNG + JSON), per-night table.",
+    )
+    p.add_argument("weights", help="weights folder (config.json + safetensors)")
+    p.add_argument("--data", required=True, help="folder of EDF + hypnogram files, or manifest CSV")
+    p.add_argument("--split", choices=("train", "val", "test"), help="only this manifest split")
+    p.add_argument("--out", metavar="DIR", help="write evaluation.json, PNGs and per_night.csv")
+    p.add_argument("--backend", default="torch", help="model runtime (torch)")
+    p.add_argument("--cache", metavar="DIR", help="rendered-epoch cache (default ~/.cache)")
+    p.add_argument("--channel-map", metavar="JSON", help="JSON file mapping slots to labels")
+    p.set_defaults(handler=_cmd_evaluate)
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sleepvit.io.hypnograms import write_hypnogram
+    from sleepvit.pipeline import score_night, summarize
+
+    night = Path(args.night)
+    hypnogram = score_night(
+        night, weights=args.weights, backend=args.backend, channel_map=args.channel_map
+    )
+    csv_path = write_hypnogram(hypnogram, Path(args.out) / f"{night.stem}.hypnogram.csv")
+    print(f"{night.name} ({hypnogram.metadata['model']}, backend {args.backend}): ", end="")
+    print(summarize(hypnogram))
+    print(f"wrote {csv_path}")
+    return 0
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "score",
+        help="score a night: stage, probabilities and confidence per 30-s epoch",
+        description="Score one recording and write OUT/STEM.hypnogram.csv "
+        "(epoch,onset_s,stage,confidence,p_W..p_REM); prints epochs per stage.",
+    )
+    p.add_argument("night", help="EDF, EDF+ or BDF recording (opened read-only)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--weights", metavar="DIR", help="weights folder (default: demo weights)")
+    p.add_argument("--backend", default="torch", help="model runtime (torch)")
+    p.add_argument("--channel-map", metavar="JSON", help="JSON file mapping slots to labels")
+    p.set_defaults(handler=_cmd_score)
+
+
+def _cmd_fetch_sleep_edf(args: argparse.Namespace) -> int:
+    from sleepvit.train.sleep_edf import SUBJECTS, fetch_sleep_edf
+
+    manifest = fetch_sleep_edf(
+        args.folder,
+        subjects=args.subjects or SUBJECTS,
+        recordings=tuple(args.recordings),
+        mirror=args.mirror,
+    )
+    print(f"wrote {manifest}")
+    return 0
+
+
+def _add_fetch_sleep_edf(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fetch-sleep-edf",
+        help="download Sleep-EDF-78 (PhysioNet) and write its manifest",
+        description="Download the Sleep-EDF Expanded sleep-cassette nights with MNE and write "
+        "FOLDER/manifest.csv (edf,hypnogram,subject) for 'sleepvit train'.",
+    )
+    p.add_argument("folder", help="download folder")
+    p.add_argument("--subjects", type=int, nargs="+", help="subject numbers (default: all 78)")
+    p.add_argument("--recordings", type=int, nargs="+", default=[1, 2], choices=(1, 2))
+    p.add_argument("--mirror", metavar="URL", help="sleep-cassette URL of a local mirror")
+    p.set_defaults(handler=_cmd_fetch_sleep_edf)
+
+
+def _cmd_simulate_corpus(args: argparse.Namespace) -> int:
+    from sleepvit.train.corpus import build_corpus
+
+    manifest = build_corpus(
+        args.folder,
+        n_train=args.train,
+        n_val=args.val,
+        n_test=args.test,
+        seed_base=args.seed_base,
+        hours=args.hours,
+        jobs=args.jobs,
+    )
+    print(f"wrote {manifest}")
+    return 0
+
+
+def _add_simulate_corpus(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "simulate-corpus",
+        help="simulate scored nights for training (train/val/test with disjoint seeds)",
+        description="Simulate hospital and Sleep-EDF style nights, some with missing slots, "
+        "and write FOLDER/manifest.csv with a split column.",
+    )
+    p.add_argument("folder", help="output folder")
+    p.add_argument("--train", type=int, default=60, help="training nights")
+    p.add_argument("--val", type=int, default=10, help="validation nights")
+    p.add_argument("--test", type=int, default=20, help="test nights (seeds never trained on)")
+    p.add_argument("--seed-base", type=int, default=0, help="first seed")
+    p.add_argument("--hours", type=float, default=7.0, help="length of each night")
+    p.add_argument("--jobs", type=int, default=1, help="nights simulated in parallel")
+    p.set_defaults(handler=_cmd_simulate_corpus)
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from sleepvit.synth import simulate_night, write_night
     from sleepvit.synth.night import output_paths
@@ -137,6 +348,11 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_simulate(sub)
     _add_render(sub)
     _add_bench(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_score(sub)
+    _add_fetch_sleep_edf(sub)
+    _add_simulate_corpus(sub)
     return parser
 
 
