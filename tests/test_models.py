@@ -438,3 +438,32 @@ def test_a_rendered_night_with_missing_slots_scores_end_to_end(sleep_edf_night):
     probs = score_night(tiny_sequence(embed_dim=32), embeddings)
     assert probs.shape == (len(rendered.images), 5)
     assert torch.allclose(probs.sum(1), torch.ones(len(probs)))
+
+
+# --- ONNX export (the scoring runtime has no torch) -----------------------------------------
+
+
+# The TorchScript exporter is deprecated, but the dynamo one needs onnxscript (not installed).
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_absent_slot_mask_survives_onnx_export(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    model = tiny_vit()
+    path = tmp_path / "epoch_vit.onnx"
+    batch_axis = {0: "batch"}
+    torch.onnx.export(
+        model,
+        (random_images(2), torch.ones(2, TINY.n_slots, dtype=torch.bool)),
+        str(path),
+        input_names=["images", "present"],
+        output_names=["logits", "embedding"],
+        dynamic_axes={n: batch_axis for n in ("images", "present", "logits", "embedding")},
+        dynamo=False,
+    )
+    images = random_images(5, seed=9)
+    present = torch.ones(5, TINY.n_slots, dtype=torch.bool)
+    present[:, SLOT_NAMES.index("EOG_R")] = False
+    present[2, SLOT_NAMES.index("EEG_F")] = False
+    session = ort.InferenceSession(str(path))
+    logits, _ = session.run(None, {"images": images.numpy(), "present": present.numpy()})
+    assert torch.allclose(torch.from_numpy(logits), model(images, present)[0], atol=1e-4)
