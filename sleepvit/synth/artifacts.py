@@ -82,10 +82,10 @@ def movements(data, specs, tl: Timeline, subject: Subject, rng) -> list[tuple[fl
 
 
 def mains_hum(data, specs, subject: Subject, duration_s: float, rng) -> None:
-    """50/60 Hz interference, strongest on one badly attached electrode for part of the night."""
-    bad_channel = (
-        int(rng.integers(len(specs))) if rng.random() < 0.4 * subject.artifact_load else -1
-    )
+    """50/60 Hz interference, strongest on one loose head electrode for part of the night."""
+    head = [i for i, spec in enumerate(specs) if _is(spec, _HEAD)]
+    loose = rng.random() < 0.4 * subject.artifact_load
+    bad_channel = head[int(rng.integers(len(head)))] if loose and head else -1
     bad_start, bad_length = int(rng.uniform(0, duration_s)), int(rng.uniform(1200, 5400))
     for i, (spec, x) in enumerate(zip(specs, data, strict=True)):
         if not _is(spec, _ELECTROPHYSIOLOGY) or subject.mains_hz >= 0.45 * spec.fs:

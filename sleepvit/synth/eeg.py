@@ -110,7 +110,9 @@ def _rhythms(tl: Timeline, s: Subject, fs: float, n: int, rng) -> dict[str, np.n
     alpha_gate = wake * (1.0 - 0.8 * tl.eyes_open) + n1_alpha + (1.0 - wake - tl.is_stage(N1))
     waxing = 1.0 + 0.35 * spectral_noise(tl.n_ctrl, 4.0, band(0.05, 0.4, 0.05), rng)
     alpha_gate = np.clip(alpha_gate * waxing, 0, None)
-    n3_level = (30.0 + 10.0 * s.slow_wave_scale) * scale
+    # Every N3 epoch must meet the AASM rule (>= 20 % of waves > 75 uV peak to peak), however
+    # small this sleeper's EEG: the floor keeps the label true.
+    n3_level = max(38.0, (30.0 + 10.0 * s.slow_wave_scale) * scale)
     envelopes = {
         "background": (
             pink(1.3, 0.3, 45.0),
@@ -132,11 +134,9 @@ def _rhythms(tl: Timeline, s: Subject, fs: float, n: int, rng) -> dict[str, np.n
         "theta": (band(4.0, 7.5, 1.0), tl.envelope(by_stage(2.5, 7.5, 8, 6, 7) * scale, 0.15)),
         "delta": (
             band(0.5, 2.0, 0.3),
-            tl.envelope(
-                by_stage(2, 5, 12 * s.slow_wave_scale * scale, n3_level, 5),
-                0.12,
-                arousal_level=3.0,
-            ),
+            # An arousal interrupts slow waves only partly: N3 stays N3 through a brief one.
+            tl.envelope(by_stage(2, 5, 12 * s.slow_wave_scale * scale, n3_level, 5), 0.12)
+            * (1.0 - 0.6 * tl.arousal),
         ),
     }
     return {
@@ -158,7 +158,7 @@ def _graphoelements(tl: Timeline, s: Subject, fs: float, n: int, rng) -> dict[st
             fs,
             s.spindle_hz + rng.normal(0, 0.4),
             rng.uniform(0.6, 1.8),
-            rng.uniform(12, 24) * s.eeg_scale,
+            rng.uniform(16, 30) * s.eeg_scale,
             rng,
         )
         events.add_waveform(out["spindle"], fs, t, wave)

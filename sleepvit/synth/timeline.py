@@ -111,7 +111,8 @@ class Timeline:
         """
         raw = np.asarray(per_stage, dtype=np.float32)[self.stage_ctrl]
         if jitter:
-            raw = raw * self.epoch_values(np.exp(self.rng.normal(0, jitter, self.stages.size)))
+            spread = np.clip(self.rng.normal(0, jitter, self.stages.size), -2 * jitter, 2 * jitter)
+            raw = raw * self.epoch_values(np.exp(spread))
         if gate is not None:
             raw = raw * gate
         env = smooth(raw, _TRANSITION_S)
