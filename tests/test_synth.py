@@ -232,6 +232,7 @@ def test_sleep_edf_night_loads_back_like_the_cassette_files(sleep_edf_night):
         "EMG_CHIN": "EMG submental", "FLOW": "Resp oro-nasal",
     }  # fmt: skip
     assert study.signals["EEG_F"].sfreq == 100 and study.signals["EMG_CHIN"].sfreq == 1
+    assert edf.read_bytes()[244:252].strip() == b"30"  # 30-s data records, like the originals
     assert read_hypnogram(hypnogram).names() == list(FIXTURE_STAGES)
 
 

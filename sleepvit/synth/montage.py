@@ -166,6 +166,8 @@ SLEEP_EDF: tuple[ChannelSpec, ...] = (
 )
 
 STYLES: dict[str, tuple[ChannelSpec, ...]] = {"hospital": HOSPITAL, "sleep-edf": SLEEP_EDF}
+RECORD_SECONDS: dict[str, int] = {"hospital": 1, "sleep-edf": 30}
+"""EDF data record length per style (the Sleep-EDF cassette files use 30-s records)."""
 
 
 def channels_for(style: str, rng: np.random.Generator | None = None) -> tuple[ChannelSpec, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from sleepvit.synth.eeg import (
     site_signal,
 )
 from sleepvit.synth.eyes import eye_movements
-from sleepvit.synth.montage import ChannelSpec, channels_for
+from sleepvit.synth.montage import RECORD_SECONDS, ChannelSpec, channels_for
 from sleepvit.synth.noise import band, spectral_noise
 from sleepvit.synth.subject import Subject
 from sleepvit.synth.timeline import Timeline, build_timeline
@@ -300,10 +301,14 @@ def _fake_identity(writer: pyedflib.EdfWriter, night: SimulatedNight) -> None:
 
 
 def _write_psg(night: SimulatedNight, path: Path, annotate: bool) -> None:
-    seconds = int(night.duration_s)
+    record_s = RECORD_SECONDS[night.style]
+    n_records = int(night.duration_s) // record_s
     writer = pyedflib.EdfWriter(str(path), len(night.channels), pyedflib.FILETYPE_EDFPLUS)
     try:
         _fake_identity(writer, night)
+        with warnings.catch_warnings():  # pyedflib warns whenever the duration is not 1 s
+            warnings.simplefilter("ignore", UserWarning)
+            writer.setDatarecordDuration(record_s)
         writer.setSignalHeaders(
             [
                 {
@@ -320,9 +325,12 @@ def _write_psg(night: SimulatedNight, path: Path, annotate: bool) -> None:
                 for ch in night.channels
             ]
         )
-        # One row per 1-s data record: every channel's samples side by side, as EDF stores them.
+        # One row per data record: every channel's samples side by side, as EDF stores them.
         records = np.concatenate(
-            [_digital(ch.data, ch.spec).reshape(seconds, int(ch.sfreq)) for ch in night.channels],
+            [
+                _digital(ch.data, ch.spec).reshape(n_records, int(ch.sfreq * record_s))
+                for ch in night.channels
+            ],
             axis=1,
         )
         for record in records:
