@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from sleepvit.io.atomic import atomic_open
 from sleepvit.metrics.agreement import agreement, confusion_matrix_png
-from sleepvit.pipeline import DEFAULT_BACKEND, load_backend
+from sleepvit.pipeline import load_backend
 from sleepvit.train.cache import RenderCache, default_cache_dir
 from sleepvit.train.calibration import expected_calibration_error
 from sleepvit.train.data import DataSetError, discover_nights
@@ -73,12 +73,13 @@ def evaluate(
     data: str | Path,
     out: str | Path | None = None,
     split: str | None = None,
-    backend: str = DEFAULT_BACKEND,
+    backend: str = "torch",
     cache_dir: str | Path | None = None,
     channel_map: str | Path | None = None,
 ) -> Evaluation:
     """Score every night of ``data`` (folder or manifest; optionally one ``split``) and compare.
 
+    ``backend`` defaults to ``torch``: freshly trained weights have no ONNX files yet.
     With ``out``, writes ``evaluation.json`` (pooled metrics incl. confusion matrices),
     ``confusion_epoch_vit.png``, ``confusion_with_sequence.png`` and ``per_night.csv``.
 

@@ -11,6 +11,7 @@ import pytest
 from sleepvit.rendering import RenderConfig
 
 from sleepvit.cli import main
+from sleepvit.errors import SleepVitError
 from sleepvit.hypnogram import STAGES
 from sleepvit.pipeline import load_backend, score_night
 from sleepvit.train.data import NightRecord, write_manifest
@@ -46,8 +47,8 @@ def test_score_writes_one_csv_row_per_epoch_and_leaves_the_edf_untouched(
 ):
     edf, _ = hospital_night
     before = _sha(edf)
-    code = main(["score", str(edf), "--out", str(tmp_path), "--weights", str(tiny_weights)])
-    assert code == 0
+    args = ["score", str(edf), "--out", str(tmp_path), "--weights", str(tiny_weights)]
+    assert main([*args, "--backend", "torch"]) == 0
     assert _sha(edf) == before
 
     with open(tmp_path / f"{edf.stem}.hypnogram.csv", newline="") as f:
@@ -70,29 +71,27 @@ def test_score_night_returns_probabilities_of_the_calibrated_sequence_model(
     tiny_weights, sleep_edf_night, fixture_stages
 ):
     edf, _ = sleep_edf_night
-    hyp = score_night(edf, weights=tiny_weights)
+    hyp = score_night(edf, weights=tiny_weights, backend="torch")
     assert len(hyp) == len(fixture_stages)
     assert np.allclose(hyp.probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert np.array_equal(hyp.stages, hyp.probabilities.argmax(axis=1))
     assert hyp.metadata["model"] == "tiny" and hyp.metadata["backend"] == "torch"
     assert "EEG_F" in hyp.metadata["channels"]  # Fpz-Cz feeds the frontal row
 
-    # The temperature in config.json is what the scorer applies.
-    scorer = load_backend("torch", tiny_weights)
-    assert scorer.artifacts.temperature == 1.5
 
+def test_unknown_backend_and_missing_weights_are_one_line_errors(
+    tmp_path, capsys, tiny_weights, hospital_night
+):
+    with pytest.raises(SleepVitError, match="backend"):
+        load_backend("no-such-backend", tiny_weights)
 
-def test_unknown_backend_and_missing_weights_are_one_line_errors(tmp_path, capsys, hospital_night):
     edf, _ = hospital_night
-    code = main(["score", str(edf), "--out", str(tmp_path), "--backend", "onnx-int8"])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and err.startswith("error:") and "--backend torch" in err
-    assert "\n" not in err
-
     missing = tmp_path / "no-weights"
-    code = main(["score", str(edf), "--out", str(tmp_path), "--weights", str(missing)])
+    args = ["score", str(edf), "--out", str(tmp_path), "--weights", str(missing)]
+    code = main([*args, "--backend", "torch"])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and str(missing) in err and "\n" not in err
+    assert code == 2 and err.startswith("error:") and str(missing) in err
+    assert "\n" not in err
     assert not list(tmp_path.glob("*.csv"))
 
 

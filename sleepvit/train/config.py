@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from sleepvit.models.configs import EpochViTConfig, SequenceConfig
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -18,9 +20,9 @@ class TrainConfig:
     long recorded days would otherwise swamp the night); ``None`` keeps everything."""
     class_balance: float = 0.5
     """Stage weights ∝ count^-balance: 0 = as scored, 1 = every stage equally often."""
-    vit_dim: int = 128
-    vit_depth: int = 4
-    vit_heads: int = 4
+    vit_dim: int = EpochViTConfig.dim
+    vit_depth: int = EpochViTConfig.depth
+    vit_heads: int = EpochViTConfig.heads
     epochs: int = 8
     samples_per_epoch: int = 0
     """Epoch images drawn (with the stage weights) per pass; 0 = as many as there are."""
@@ -29,7 +31,7 @@ class TrainConfig:
     weight_decay: float = 0.05
     warmup_fraction: float = 0.05
     augment: bool = True
-    context: int = 21
+    context: int = SequenceConfig.context
     seq_epochs: int = 6
     seq_batch_size: int = 32
     seq_lr: float = 5e-4
