@@ -36,8 +36,8 @@ def _saccade_targets(times: np.ndarray, tl: Timeline, rng) -> np.ndarray:
             reading = not reading
         if st == W and reading:  # small rightward steps, then a return sweep to the line start
             gaze = gaze - rng.uniform(10, 30) if gaze > -110 else rng.uniform(90, 130)
-        elif st == REM:
-            gaze = float(np.clip(gaze + rng.choice([-1, 1]) * rng.uniform(40, 140), -170, 170))
+        elif st == REM:  # darting back and forth: each jump tends to cross the midline
+            gaze = float(np.clip(-0.5 * gaze + rng.normal(0, 60), -120, 120))
         else:
             gaze = float(np.clip(rng.normal(0, 70), -170, 170))
         targets[i] = gaze
@@ -50,7 +50,7 @@ def eye_movements(tl: Timeline, fs: float, rng: np.random.Generator) -> EyeSigna
     wake = tl.is_stage(W)
     saccade_rate = (
         wake * (0.15 + 1.6 * tl.eyes_open)
-        + tl.rem_phasic * 1.8
+        + tl.rem_phasic * 2.5
         + tl.rate(by_stage(0, 0.02, 0, 0, 0.04))
     )
     times = events.poisson_times(saccade_rate, rng)
