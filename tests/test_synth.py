@@ -116,6 +116,23 @@ def test_eye_movements_are_out_of_phase_in_rem_and_cortical_leak_in_phase_in_n3(
     assert correlation("N3") > 0.3
 
 
+def test_stage_changes_are_gradual_over_seconds_not_switched_at_the_epoch_boundary(night):
+    chin = night.channel("Chin EMG")
+    boundary = FIXTURE_STAGES.index("REM") * 30  # N3 -> REM: muscle tone falls to atonia
+
+    def tone(start_s, stop_s):
+        x = chin.data[int(start_s * chin.sfreq) : int(stop_s * chin.sfreq)].astype(np.float64)
+        return float(np.median(np.sqrt(np.mean(x.reshape(-1, int(chin.sfreq / 4)) ** 2, axis=1))))
+
+    before, during, after = (
+        tone(boundary - 12, boundary - 6),
+        tone(boundary - 1, boundary + 1),
+        tone(boundary + 6, boundary + 12),
+    )
+    assert after < during < before
+    assert 0.2 < (before - during) / (before - after) < 0.8
+
+
 def test_heart_rate_is_plausible_and_slower_in_deep_sleep(night):
     ecg = night.channel("ECG")
     peaks, _ = scipy.signal.find_peaks(
