@@ -35,6 +35,7 @@ def by_stage(w: float, n1: float, n2: float, n3: float, rem: float) -> np.ndarra
 
 
 def smooth(x: np.ndarray, seconds: float) -> np.ndarray:
+    """Hann-window moving average over ``seconds`` of a control-rate array (edges held)."""
     taps = max(int(seconds * CTRL_FS), 1)
     if taps == 1:
         return x.astype(np.float32)
@@ -71,7 +72,7 @@ class Timeline:
     """Stage and state per control sample (``CTRL_FS`` Hz) of one night."""
 
     stages: np.ndarray
-    """Stage code per 30-s epoch (UNS allowed: simulated as restless wake)."""
+    """Stage code per 30-s epoch (UNS allowed: simulated as wake)."""
     stage_ctrl: np.ndarray
     """Stage code per control sample, UNS replaced by W."""
     arousal: np.ndarray
@@ -125,6 +126,7 @@ class Timeline:
         return smooth(np.asarray(per_stage, dtype=np.float32)[self.stage_ctrl], _TRANSITION_S)
 
     def is_stage(self, code: int) -> np.ndarray:
+        """0..1 per control sample: how far the sleeper is into stage ``code``."""
         return smooth((self.stage_ctrl == code).astype(np.float32), _TRANSITION_S)
 
     def gate_segments(self, stage: int, on_fraction: tuple[float, float]) -> np.ndarray:
