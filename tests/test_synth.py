@@ -180,6 +180,19 @@ def test_respiratory_events_are_followed_by_desaturation(seed):
             assert after.min() <= before - 2
 
 
+def test_periodic_leg_movements_recur_every_20_to_40_seconds():
+    seed = next(
+        s for s in range(200) if Subject.draw(np.random.default_rng([s, 0])).plm_per_hour > 20
+    )
+    leg = simulate_night(hours=2.0, seed=seed).channel("Leg L")
+    fs = int(leg.sfreq)
+    rms = np.sqrt(np.mean(leg.data[: leg.data.size // fs * fs].reshape(-1, fs) ** 2, axis=1))
+    onsets = np.flatnonzero((rms[1:] > 8) & (rms[:-1] <= 8))
+    intervals = np.diff(onsets)
+    assert onsets.size >= 20
+    assert np.mean((intervals >= 18) & (intervals <= 42)) > 0.4
+
+
 def test_sampled_nights_have_realistic_architecture():
     shares, rem_latency, early_n3, late_rem = [], [], [], []
     for seed in range(40):

@@ -37,13 +37,25 @@ def chin_emg_rms(tl: Timeline, subject: Subject, rng: np.random.Generator) -> np
     return np.sqrt((blocks.astype(np.float64) ** 2).mean(axis=1)).astype(np.float32)
 
 
+def _leg_movement_onsets(tl: Timeline, subject: Subject, rng) -> np.ndarray:
+    """Isolated movements (awake, arousals) plus periodic series in light NREM sleep.
+
+    A periodic series (AASM PLMS) is 4 or more movements 5-90 s apart, typically 20-40 s.
+    """
+    isolated = events.poisson_times(tl.rate(by_stage(0.01, 0, 0, 0, 0)) + 0.05 * tl.arousal, rng)
+    series_per_s = subject.plm_per_hour / 3600.0 / 12  # ~12 movements per series
+    starts = events.poisson_times(tl.rate(by_stage(0, 1, 1, 0.3, 0)) * series_per_s, rng)
+    periodic = [
+        start + np.cumsum(rng.uniform(20, 40, int(rng.integers(4, 21)))) for start in starts
+    ]
+    return np.sort(np.concatenate([isolated, *periodic]))
+
+
 def leg_emg(tl: Timeline, subject: Subject, fs: float, rng: np.random.Generator) -> np.ndarray:
     """Anterior tibialis EMG: quiet baseline with leg movements (periodic in some sleepers)."""
     n = int(round(tl.duration_s * fs))
     envelope = np.full(n, 1.5, dtype=np.float32)
-    plm = subject.plm_per_hour / 3600.0
-    rate = tl.rate(by_stage(0.01, plm, plm, plm * 0.3, 0.0)) + 0.05 * tl.arousal
-    for t in events.poisson_times(rate, rng):
+    for t in _leg_movement_onsets(tl, subject, rng):
         bump = events.hann_bump(fs, rng.uniform(0.5, 5.0)) * rng.uniform(12, 45)
         events.add_waveform(envelope, fs, t, bump)
     return rng.standard_normal(n, dtype=np.float32) * envelope
