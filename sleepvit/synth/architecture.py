@@ -88,6 +88,8 @@ def sample_stages(hours: float, rng: np.random.Generator, deep_sleep: float = 1.
     (960, 0)
     """
     n = max(1, int(round(hours * 60 * EPOCHS_PER_MINUTE)))
+    # The real files are cut to 30 min of wake around the sleep period, so they cannot tell
+    # the latency or the final awakening: log-normal priors (median 12 and 6 min) stand in.
     latency = np.clip(np.exp(rng.normal(np.log(12), 0.5)), 3, 35) * EPOCHS_PER_MINUTE
     final_wake = np.clip(np.exp(rng.normal(np.log(6), 0.7)), 1, 25) * EPOCHS_PER_MINUTE
     # Short test nights keep at least half of their time for sleep.
