@@ -234,6 +234,10 @@ def test_stage_override_is_followed_and_bad_stages_are_refused():
     assert night.channel("EEG Fpz-Cz").data.size == 4 * 30 * 100
     with pytest.raises(SleepVitError, match="unknown stage"):
         simulate_night(stages=["W", "S5"], seed=0)
+    with pytest.raises(SleepVitError, match="unknown stage code"):
+        simulate_night(stages=[0, 7], seed=0)
+    again = simulate_night(stages=night.hypnogram, seed=0, style="sleep-edf")
+    assert np.array_equal(again.channel("EEG Pz-Oz").data, night.channel("EEG Pz-Oz").data)
     with pytest.raises(SleepVitError, match="unknown recording style"):
         simulate_night(hours=0.1, style="holter")
 

@@ -112,17 +112,22 @@ class SimulatedNight:
 
 
 def _stage_codes(stages) -> np.ndarray:
+    """Stage codes from a :class:`Hypnogram`, stage names or codes (UNS = -1 allowed)."""
+    if isinstance(stages, Hypnogram):
+        stages = stages.stages
     codes = []
     for s in stages:
         if isinstance(s, str):
             if s not in STAGE_CODE:
                 raise SleepVitError(f"unknown stage {s!r}; use one of {', '.join(STAGES)} or UNS")
             codes.append(STAGE_CODE[s])
+        elif int(s) not in STAGE_CODE.values():
+            raise SleepVitError(f"unknown stage code {s}; use 0-4 (W, N1, N2, N3, REM) or -1 (UNS)")
         else:
             codes.append(int(s))
     if not codes:
         raise SleepVitError("the stage sequence is empty; give at least one 30-s epoch")
-    return Hypnogram(np.array(codes, dtype=np.int8)).stages
+    return np.array(codes, dtype=np.int8)
 
 
 class _Generator:
@@ -223,8 +228,9 @@ def simulate_night(
 ) -> SimulatedNight:
     """Simulate one night, lights off to lights on, deterministic for a given ``seed``.
 
-    ``stages`` (names like ``"N2"`` or codes) fixes the hypnogram and then also the length
-    of the night; otherwise ``hours`` of realistic sleep architecture are sampled.
+    ``stages`` (a :class:`Hypnogram`, names like ``"N2"`` or codes) fixes the hypnogram and
+    then also the length of the night; otherwise ``hours`` of realistic sleep architecture
+    are sampled. ``start`` is the recording's clock time (default: an evening set by seed).
 
     Examples
     --------
