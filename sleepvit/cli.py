@@ -97,6 +97,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import shlex
+
     from sleepvit.train.config import TrainConfig
     from sleepvit.train.loop import Trainer
 
@@ -126,6 +128,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         device=args.device,
         threads=args.threads,
+        command=shlex.join(["sleepvit", *sys.argv[1:]]),
     )
     trainer.run()
     return 0
@@ -190,10 +193,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         backend=args.backend,
         cache_dir=args.cache,
         channel_map=args.channel_map,
+        trim_wake_minutes=args.trim_wake,
     )
     print(result.format())
     if result.out is not None:
         print(f"wrote {result.out}/evaluation.json, confusion_*.png, per_night.csv")
+    if args.model_card:
+        from sleepvit.train.model_card import write_model_card
+
+        print(f"wrote {write_model_card(args.weights, result.metrics)}")
     return 0
 
 
@@ -211,6 +219,17 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="write evaluation.json, PNGs and per_night.csv")
     p.add_argument("--backend", default="torch", help="model runtime (torch)")
     p.add_argument("--cache", metavar="DIR", help="rendered-epoch cache (default ~/.cache)")
+    p.add_argument(
+        "--trim-wake",
+        type=float,
+        metavar="MIN",
+        help="score only MIN minutes of wake around sleep (as in training; 30 for Sleep-EDF)",
+    )
+    p.add_argument(
+        "--model-card",
+        action="store_true",
+        help="also write WEIGHTS/MODEL_CARD.md from these numbers (held-out nights only)",
+    )
     p.add_argument("--channel-map", metavar="JSON", help="JSON file mapping slots to labels")
     p.set_defaults(handler=_cmd_evaluate)
 

@@ -21,7 +21,7 @@ from sleepvit.metrics.agreement import agreement, confusion_matrix_png
 from sleepvit.pipeline import load_backend
 from sleepvit.train.cache import RenderCache, default_cache_dir
 from sleepvit.train.calibration import expected_calibration_error
-from sleepvit.train.data import DataSetError, discover_nights
+from sleepvit.train.data import DataSetError, discover_nights, trim_wake
 
 OUTPUTS: tuple[str, ...] = ("epoch_vit", "with_sequence")
 """The two scorings compared: EpochViT alone, and with the sequence model."""
@@ -76,10 +76,13 @@ def evaluate(
     backend: str = "torch",
     cache_dir: str | Path | None = None,
     channel_map: str | Path | None = None,
+    trim_wake_minutes: float | None = None,
 ) -> Evaluation:
     """Score every night of ``data`` (folder or manifest; optionally one ``split``) and compare.
 
-    ``backend`` defaults to ``torch``: freshly trained weights have no ONNX files yet.
+    ``trim_wake_minutes`` drops wake far from sleep as training did (see
+    :func:`~sleepvit.train.data.trim_wake`). ``backend`` defaults to ``torch``: freshly
+    trained weights have no ONNX files yet.
     With ``out``, writes ``evaluation.json`` (pooled metrics incl. confusion matrices),
     ``confusion_epoch_vit.png``, ``confusion_with_sequence.png`` and ``per_night.csv``.
 
@@ -100,27 +103,28 @@ def evaluate(
     scorer = load_backend(backend, weights)
     cache = RenderCache(cache_dir or default_cache_dir(), scorer.render_config, channel_map)
 
-    labels, predicted, sequence_probs, per_night = [], {k: [] for k in OUTPUTS}, [], []
+    truths, predicted, sequence_probs, per_night = [], {k: [] for k in OUTPUTS}, [], []
     for record in tqdm(records, desc="evaluate", unit="night"):
         night = cache.load(record)
+        labels = trim_wake(night.labels, trim_wake_minutes)
         # A private copy: torch refuses to wrap the read-only cache memory map.
         scores = scorer.score(np.array(night.images), night.present)
         row = {"night": record.name, "subject": record.subject, "epochs": len(night)}
         for key, probs in zip(OUTPUTS, (scores.epoch_vit, scores.sequence), strict=True):
             pred = probs.argmax(axis=1)
             predicted[key].append(pred)
-            if (night.labels >= 0).any():
-                m = agreement(night.labels, pred)
+            if (labels >= 0).any():
+                m = agreement(labels, pred)
                 row |= {
                     f"kappa_{key}": m["kappa"],
                     f"macro_f1_{key}": m["macro_f1"],
                     f"accuracy_{key}": m["accuracy"],
                 }
-        labels.append(night.labels)
+        truths.append(labels)
         sequence_probs.append(scores.sequence)
         per_night.append(row)
 
-    truth = np.concatenate(labels)
+    truth = np.concatenate(truths)
     metrics = {key: agreement(truth, np.concatenate(predicted[key])) for key in OUTPUTS}
     metrics |= {
         "n_nights": len(records),
@@ -129,6 +133,7 @@ def evaluate(
         "backend": scorer.name,
         "data": str(data),
         "split": split or "all",
+        "trim_wake_minutes": trim_wake_minutes,
     }
     if out is not None:
         out = Path(out)

@@ -95,7 +95,7 @@ def test_unknown_backend_and_missing_weights_are_one_line_errors(
     assert not list(tmp_path.glob("*.csv"))
 
 
-def test_evaluate_writes_confusion_matrices_and_a_per_night_table(
+def test_evaluate_writes_confusion_matrices_per_night_table_and_model_card(
     tmp_path, capsys, tiny_weights, hospital_night, sleep_edf_night, fixture_stages
 ):
     records = [
@@ -105,7 +105,7 @@ def test_evaluate_writes_confusion_matrices_and_a_per_night_table(
     manifest = write_manifest(records, tmp_path / "manifest.csv")
     out = tmp_path / "eval"
     args = ["evaluate", str(tiny_weights), "--data", str(manifest), "--split", "test"]
-    code = main([*args, "--out", str(out), "--cache", str(tmp_path / "cache")])
+    code = main([*args, "--out", str(out), "--cache", str(tmp_path / "cache"), "--model-card"])
     assert code == 0
 
     result = json.loads((out / "evaluation.json").read_text())
@@ -121,3 +121,8 @@ def test_evaluate_writes_confusion_matrices_and_a_per_night_table(
     assert [n["night"] for n in nights] == [hospital_night[0].stem, sleep_edf_night[0].stem]
     assert all(int(n["epochs"]) == len(fixture_stages) for n in nights)
     assert "with_sequence" in capsys.readouterr().out
+
+    card = (tiny_weights / "MODEL_CARD.md").read_text()
+    assert "not validated on patients" in card
+    kappa = result["with_sequence"]["kappa"]
+    assert f"| EpochViT + sequence | {'–' if kappa is None else f'{kappa:.3f}'} |" in card

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from sleepvit.errors import SleepVitError
 from sleepvit.io.atomic import atomic_open
 
@@ -206,3 +208,25 @@ def check_subjects_disjoint(records: list[NightRecord]) -> None:
 
 def select_split(records: list[NightRecord], split: str) -> list[NightRecord]:
     return [r for r in records if r.split == split]
+
+
+def trim_wake(labels: np.ndarray, minutes: float | None) -> np.ndarray:
+    """Mark wake further than ``minutes`` from any sleep as unscored (-1).
+
+    The Sleep-EDF literature keeps 30 min of wake before sleep onset and after the final
+    awakening: the cassette recordings last about 20 h, and hours of daytime wake would
+    otherwise dominate both training and the metrics. ``None`` keeps every epoch.
+
+    >>> trim_wake(np.array([0, 0, 0, 2, 2, 0, 0, 0]), 1.0).tolist()
+    [-1, 0, 0, 2, 2, 0, 0, -1]
+    """
+    if minutes is None:
+        return labels
+    sleep = np.flatnonzero(labels > 0)
+    if sleep.size == 0:
+        return labels
+    keep = int(minutes * 2)  # 30-s epochs
+    out = labels.copy()
+    out[: max(0, sleep[0] - keep)] = -1
+    out[sleep[-1] + keep + 1 :] = -1
+    return out

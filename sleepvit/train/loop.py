@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from sleepvit.train.data import (
     discover_nights,
     select_split,
     split_by_subject,
+    trim_wake,
     write_manifest,
 )
 
@@ -96,24 +98,6 @@ def stage_weights(labels: np.ndarray, balance: float) -> np.ndarray:
     return weights / (weights[labels[labels >= 0]].mean())
 
 
-def trim_wake(labels: np.ndarray, minutes: float | None) -> np.ndarray:
-    """Mark wake further than ``minutes`` from any sleep as unscored (-1).
-
-    >>> trim_wake(np.array([0, 0, 0, 2, 2, 0, 0, 0]), 1.0).tolist()
-    [-1, 0, 0, 2, 2, 0, 0, -1]
-    """
-    if minutes is None:
-        return labels
-    sleep = np.flatnonzero(labels > 0)
-    if sleep.size == 0:
-        return labels
-    keep = int(minutes * 2)  # 30-s epochs
-    out = labels.copy()
-    out[: max(0, sleep[0] - keep)] = -1
-    out[sleep[-1] + keep + 1 :] = -1
-    return out
-
-
 class Trainer:
     """One training run in ``run_dir``; :meth:`run` does everything and returns the metrics."""
 
@@ -128,6 +112,7 @@ class Trainer:
         resume: bool = False,
         device: str = "auto",
         threads: int | None = None,
+        command: str | None = None,
     ):
         self.data = Path(data)
         self.run_dir = Path(run_dir)
@@ -139,6 +124,8 @@ class Trainer:
         self.resume = resume
         self.device_name = device
         self.threads = threads
+        self.command = command
+        """The command line that started the run, kept in the weights' provenance."""
 
     # ------------------------------------------------------------------ orchestration
     def run(self) -> dict:
@@ -163,6 +150,7 @@ class Trainer:
                 f"{len(val_records)} validation nights); add nights or set split in the manifest",
                 self.data,
             )
+        clock = _PhaseClock()
         # Rank 0 renders; the others then read the finished cache entries.
         if ctx.is_main:
             self._prepare_run_dir(records)
@@ -170,6 +158,7 @@ class Trainer:
         ctx.barrier()
         if not ctx.is_main:
             train, val = self._load(train_records, ctx), self._load(val_records, ctx)
+        clock.lap("render_cache")
 
         vit = EpochViT(
             EpochViTConfig.for_render_config(
@@ -178,15 +167,18 @@ class Trainer:
         )
         self._train_epoch_vit(vit, train, val, ctx)
         vit.eval().requires_grad_(False)
+        clock.lap("epoch_vit")
 
         train_emb = _embed_nights(vit, train, ctx)
         val_emb = _embed_nights(vit, val, ctx)
+        clock.lap("embeddings")
         seq = SequenceTransformer(SequenceConfig(embed_dim=vit.config.dim, context=cfg.context))
         self._train_sequence(seq, train, train_emb, val, val_emb, ctx)
+        clock.lap("sequence")
 
         metrics: dict = {}
         if ctx.is_main:
-            metrics = self._finish(vit, seq, len(train), val, val_emb, ctx.world_size)
+            metrics = self._finish(vit, seq, len(train), val, val_emb, ctx.world_size, clock)
         ctx.barrier()
         return metrics
 
@@ -383,7 +375,7 @@ class Trainer:
         self._fit(stage, ctx, cfg.seq_epochs, steps, cfg.seq_batch_size, draw, batch_loss, validate)
 
     # ------------------------------------------------------------------ calibration + output
-    def _finish(self, vit, seq, n_train, val, val_emb, world_size) -> dict:
+    def _finish(self, vit, seq, n_train, val, val_emb, world_size, clock) -> dict:
         labels = np.concatenate([n.labels for n in val])
 
         def probabilities_at(temperature: float) -> np.ndarray:
@@ -404,6 +396,8 @@ class Trainer:
             "render_config": self.render_config.fingerprint(),
             "world_size": world_size,
         }
+        clock.lap("calibration")
+        metrics["seconds"] = clock.seconds
         weights_dir = self.run_dir / "weights" / self.config.name
         save_artifacts(
             weights_dir,
@@ -414,6 +408,7 @@ class Trainer:
             name=self.config.name,
             training={
                 "data": str(self.data),
+                "command": self.command,
                 "nights": {"train": n_train, "val": len(val)},
                 "config": asdict(self.config),
                 "validation": _headline(metrics),
@@ -431,6 +426,19 @@ class Trainer:
         )
         tqdm.write(f"weights: {weights_dir}")
         return metrics
+
+
+class _PhaseClock:
+    """Wall-clock seconds per phase of the run, for the metrics JSON and time estimates."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = round(now - self._last, 1)
+        self._last = now
 
 
 def _embed_nights(vit, nights, ctx) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -1,0 +1,138 @@
+"""``MODEL_CARD.md`` of a weights folder, written from measured numbers only.
+
+The card is generated, never hand-edited, so its metrics are exactly those that
+``sleepvit evaluate`` reproduces: the evaluation of held-out nights plus what training
+recorded in ``config.json`` (data, options, validation and calibration numbers).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sleepvit.hypnogram import STAGES
+from sleepvit.io.atomic import atomic_open
+
+CARD_FILE = "MODEL_CARD.md"
+
+DISCLAIMER = (
+    "**Demonstration weights trained on simulated PSG, not validated on patients.** They show "
+    "how SleepViT works end to end; their numbers describe simulated nights only. Train on "
+    "your lab's scored studies (`sleepvit train`) before any clinical use, and have every "
+    "scoring reviewed by a qualified sleep technician."
+)
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _metrics_table(evaluation: dict) -> list[str]:
+    rows = [
+        "| output | κ | macro-F1 | accuracy | " + " | ".join(f"F1 {s}" for s in STAGES) + " |",
+        "|---|---:|---:|---:|" + "---:|" * len(STAGES),
+    ]
+    names = {"epoch_vit": "EpochViT alone", "with_sequence": "EpochViT + sequence"}
+    for key, name in names.items():
+        m = evaluation[key]
+        f1 = " | ".join(_fmt(m["per_stage"][s]["f1"]) for s in STAGES)
+        rows.append(
+            f"| {name} | {_fmt(m['kappa'])} | {_fmt(m['macro_f1'])} | {_fmt(m['accuracy'])} "
+            f"| {f1} |"
+        )
+    return rows
+
+
+def model_card(config: dict, evaluation: dict) -> str:
+    """Markdown of the card from a weights ``config.json`` and an ``evaluation.json``.
+
+    Examples
+    --------
+    >>> stage = {"f1": 0.8}
+    >>> m = {"kappa": 0.7, "macro_f1": 0.6, "accuracy": 0.8, "n_epochs": 100,
+    ...      "per_stage": {s: stage for s in STAGES}}
+    >>> config = {"name": "demo", "version": "0.1.0", "temperature": 1.3,
+    ...           "epoch_vit": {"dim": 128}, "sequence": {"context": 21}, "training": {}}
+    >>> card = model_card(config, {"epoch_vit": m, "with_sequence": m, "n_nights": 2,
+    ...                            "ece": 0.05, "data": "corpus", "split": "test"})
+    >>> "not validated on patients" in card and "| EpochViT + sequence | 0.700" in card
+    True
+    """
+    training = config.get("training", {})
+    options = training.get("config", {})
+    validation = training.get("validation", {})
+    nights = training.get("nights", {})
+    vit, seq = config["epoch_vit"], config["sequence"]
+    lines = [
+        f"# Model card: {config['name']} (SleepViT {config['version']})",
+        "",
+        DISCLAIMER,
+        "",
+        "## Intended use",
+        "",
+        "Automatic sleep staging (W, N1, N2, N3, REM per 30-s epoch, AASM) of overnight PSG "
+        "as a first pass for a sleep technician, who reviews it — starting with the epochs of "
+        "lowest confidence. Not a diagnostic device; not for children, not for recordings "
+        "without EEG.",
+        "",
+        "## Training data",
+        "",
+        f"- Data set: `{training.get('data', 'unknown')}` — {nights.get('train', '?')} training "
+        f"and {nights.get('val', '?')} validation nights, split by subject.",
+        "- Simulated nights (`sleepvit simulate-corpus`) mix hospital-style PSG and "
+        "Sleep-EDF-style recordings, and hospital montages lacking slots (no occipital EEG, "
+        "one EOG, no ECG/breathing, minimal EEG/EOG/EMG). Test nights use seeds never used "
+        "in training.",
+        f"- Training options: `{json.dumps(options, sort_keys=True)}`",
+    ]
+    if training.get("command"):
+        lines.append(f"- Command: `{training['command']}`")
+    lines += [
+        "",
+        "## Architecture",
+        "",
+        f"- EpochViT: one 16 × 16 patch per signal row × 2 s (165 tokens), slot + time "
+        f"embeddings, absent slots masked; dim {vit.get('dim')}, depth {vit.get('depth')}, "
+        f"heads {vit.get('heads')}.",
+        f"- SequenceTransformer over {seq.get('context')} consecutive epoch embeddings "
+        f"(dim {seq.get('dim')}, depth {seq.get('depth')}); stride-1 windows, averaged.",
+        f"- Calibration: temperature {config.get('temperature', 1.0):.3f} fitted on the "
+        "validation nights.",
+        "",
+        f"## Metrics on {evaluation['n_nights']} held-out nights "
+        f"(`{evaluation.get('data')}`, split {evaluation.get('split')})",
+        "",
+        *_metrics_table(evaluation),
+        "",
+        f"Epochs pooled over nights: {evaluation['with_sequence']['n_epochs']}. Reproduce with "
+        f"`sleepvit evaluate WEIGHTS --data {evaluation.get('data')} "
+        f"--split {evaluation.get('split')}`.",
+        "",
+        "## Calibration",
+        "",
+        "| | ECE (15 bins) |",
+        "|---|---:|",
+        f"| validation, before temperature scaling | {_fmt(validation.get('ece_before'))} |",
+        f"| validation, after | {_fmt(validation.get('ece_after'))} |",
+        f"| held-out nights, as shipped | {_fmt(evaluation.get('ece'))} |",
+        "",
+        "## Limits",
+        "",
+        "- Trained on simulated signals: real recordings have artefacts, pathologies "
+        "(apnoea, PLMs, medication effects) and montages the simulator does not produce.",
+        "- One scorer's convention (the simulator's) — human inter-scorer κ is about 0.76.",
+        "- Inputs must be drawn with the render config in `config.json`; other drawings are "
+        "refused.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_model_card(weights: str | Path, evaluation: dict) -> Path:
+    """Write ``weights/MODEL_CARD.md`` from its ``config.json`` and ``evaluation``."""
+    weights = Path(weights)
+    config = json.loads((weights / "config.json").read_text(encoding="utf-8"))
+    path = weights / CARD_FILE
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        handle.write(model_card(config, evaluation))
+    return path
