@@ -1,94 +1,38 @@
 """Scoring a night: load → render → EpochViT → SequenceTransformer → Hypnogram.
 
 :func:`score_night` is the one entry point the CLI, batch scoring, reports and the GUI share.
-The models run in a *backend* chosen by name; ``torch`` (fp32, needs the ``train`` extra)
-is the only one for now, and a backend is any object with ``name``, ``model_name``,
-``render_config`` and ``score(images, present) -> NightScores``, so an ONNX runtime can be
-added to :data:`BACKENDS` without touching the rest of the pipeline.
+The models run in a *backend* of :mod:`sleepvit.models.backends` chosen by name:
+``onnx-int8`` (default, ONNX Runtime, no torch), ``onnx-fp32`` or ``torch`` (fp32, needs the
+``train`` extra).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from sleepvit.errors import ModelError, SleepVitError
 from sleepvit.hypnogram import STAGES, Hypnogram
+from sleepvit.models.backends import DEFAULT_BACKEND, Backend, NightScores
+from sleepvit.models.backends import load_backend as load_model_backend
 from sleepvit.study import Study
 
-DEFAULT_BACKEND = "torch"
 
-
-@dataclass(frozen=True)
-class NightScores:
-    """Per-epoch stage probabilities ``[n_epochs, 5]`` of one night."""
-
-    epoch_vit: np.ndarray
-    """EpochViT alone (each epoch judged on its own screen)."""
-    sequence: np.ndarray
-    """With the SequenceTransformer over neighbouring epochs, temperature-calibrated."""
-
-
-class TorchBackend:
-    """fp32 PyTorch models from a weights folder (``config.json`` + safetensors)."""
-
-    name = "torch"
-
-    def __init__(self, weights: str | Path):
-        try:
-            import torch  # noqa: F401  (only to turn a missing extra into a clear message)
-        except ImportError as exc:
-            raise ModelError(
-                "backend torch needs PyTorch, which is not installed; install the train "
-                "extra (pip install 'sleepvit[train]') or choose another --backend",
-                weights,
-            ) from exc
-        from sleepvit.models.artifacts import load_artifacts
-
-        self.artifacts = load_artifacts(weights)
-        self.model_name = self.artifacts.name
-        self.render_config = self.artifacts.render_config
-
-    def score(self, images: np.ndarray, present: np.ndarray) -> NightScores:
-        """Probabilities of every epoch image ``[n, H, W]`` (uint8) of one montage."""
-        from sleepvit.models.epoch_vit import embed_epochs
-        from sleepvit.models.sequence import score_night as score_sequence
-
-        logits, embeddings = embed_epochs(self.artifacts.epoch_vit, images, present)
-        sequence = score_sequence(
-            self.artifacts.sequence, embeddings, temperature=self.artifacts.temperature
-        )
-        return NightScores(
-            epoch_vit=logits.softmax(dim=1).cpu().numpy(),
-            sequence=sequence.cpu().numpy(),
-        )
-
-
-BACKENDS: dict[str, type] = {"torch": TorchBackend}
-"""Backend name → class built from a weights folder."""
-
-
-def load_backend(backend: str = DEFAULT_BACKEND, weights: str | Path | None = None):
+def load_backend(backend: str = DEFAULT_BACKEND, weights: str | Path | None = None) -> Backend:
     """The models of ``weights`` (default: the shipped demo weights) in ``backend``.
+
+    A thin alias of :func:`sleepvit.models.backends.load_backend` in CLI argument order.
 
     Examples
     --------
+    >>> from sleepvit.errors import ModelError
     >>> try:
-    ...     load_backend("onnx-int8")
-    ... except SleepVitError as error:
+    ...     load_backend("onnx-int16")
+    ... except ModelError as error:
     ...     print(error)
-    backend 'onnx-int8' is not available in this version; use --backend torch
+    unknown backend 'onnx-int16'; choose --backend onnx-int8, onnx-fp32 or torch
     """
-    if backend not in BACKENDS:
-        raise SleepVitError(
-            f"backend {backend!r} is not available in this version; "
-            f"use --backend {' or '.join(sorted(BACKENDS))}"
-        )
-    from sleepvit.models.artifacts import default_weights_dir
-
-    return BACKENDS[backend](Path(weights) if weights is not None else default_weights_dir())
+    return load_model_backend(weights, backend)
 
 
 def score_study(study: Study, scorer) -> tuple[Hypnogram, NightScores]:

@@ -1,0 +1,292 @@
+"""Model backends: one interface to run a weights folder, whatever runs it underneath.
+
+``onnx-int8`` (default) and ``onnx-fp32`` run the exported ONNX files with ONNX Runtime and
+need no torch; ``torch`` runs the safetensors weights in PyTorch (the ``train`` extra) and
+imports torch only when it is chosen. The pipeline, evaluation, GUI and benchmarks all go
+through :func:`load_backend`, so every backend scores a night the same way: the same
+batching, the same stride-1 sliding windows, the same temperature.
+
+Examples
+--------
+>>> backend = load_backend("models/weights/sleepvit-demo")           # doctest: +SKIP
+>>> logits, embeddings = backend.epoch_outputs(images, present)      # doctest: +SKIP
+>>> probabilities = backend.sequence_probabilities(embeddings)       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sleepvit.models.artifacts import ArtifactConfig, default_weights_dir, read_config
+
+from sleepvit.errors import ModelError
+
+BACKEND_NAMES: tuple[str, ...] = ("onnx-int8", "onnx-fp32", "torch")
+DEFAULT_BACKEND = "onnx-int8"
+EPOCH_BATCH = 64
+"""Epoch images per model call: large enough for efficient matrix products, small in memory."""
+WINDOW_BATCH = 256
+
+
+def sliding_windows(embeddings: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every stride-1 window of ``context`` epochs over a night padded by ``context // 2``.
+
+    Returns ``windows [n_windows, context, D]``, ``valid [n_windows, context]`` (False on the
+    zero padding) and the padding. A night shorter than one window still gets windows.
+
+    >>> windows, valid, pad = sliding_windows(np.ones((3, 2), np.float32), context=5)
+    >>> windows.shape, valid.sum(axis=1).tolist(), pad
+    ((3, 5, 2), [3, 3, 3], 2)
+    """
+    n, width = embeddings.shape
+    pad = context // 2
+    padded = np.zeros((n + 2 * pad, width), np.float32)
+    padded[pad : pad + n] = embeddings
+    is_real = np.zeros(n + 2 * pad, bool)
+    is_real[pad : pad + n] = True
+    windows = np.lib.stride_tricks.sliding_window_view(padded, context, axis=0)
+    valid = np.lib.stride_tricks.sliding_window_view(is_real, context)
+    return windows.transpose(0, 2, 1), valid, pad
+
+
+def average_windows(probabilities: np.ndarray, n_epochs: int, pad: int) -> np.ndarray:
+    """Mean over windows of each epoch's probabilities; ``probabilities`` is ``[W, L, C]``.
+
+    Position ``p`` of window ``j`` is padded epoch ``j + p``.
+
+    >>> p = np.zeros((3, 5, 2)); p[..., 0] = 1
+    >>> average_windows(p, n_epochs=3, pad=2)[:, 0].tolist()
+    [1.0, 1.0, 1.0]
+    """
+    n_windows, context, n_classes = probabilities.shape
+    total = np.zeros((n_windows + context - 1, n_classes))
+    votes = np.zeros(n_windows + context - 1)
+    for position in range(context):
+        total[position : position + n_windows] += probabilities[:, position]
+        votes[position : position + n_windows] += 1
+    return (total[pad : pad + n_epochs] / votes[pad : pad + n_epochs, None]).astype(np.float32)
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Probabilities of ``logits / temperature`` along the last axis.
+
+    >>> softmax(np.zeros((1, 5))).round(2).tolist()
+    [[0.2, 0.2, 0.2, 0.2, 0.2]]
+    """
+    z = np.asarray(logits, np.float64) / temperature
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class NightScores:
+    """Per-epoch stage probabilities ``[n_epochs, 5]`` of one night."""
+
+    epoch_vit: np.ndarray
+    """EpochViT alone (each epoch judged on its own screen)."""
+    sequence: np.ndarray
+    """With the SequenceTransformer over neighbouring epochs, temperature-calibrated."""
+
+
+class Backend:
+    """A loaded weights folder able to score epoch images; see :func:`load_backend`.
+
+    Subclasses provide the three model calls; batching, input checks, sliding windows and
+    temperature live here, once for all backends.
+    """
+
+    name = ""
+
+    def __init__(self, folder: Path, config: ArtifactConfig):
+        self.folder = folder
+        self.config = config
+
+    @property
+    def model_name(self) -> str:
+        return self.config.name
+
+    @property
+    def render_config(self):
+        return self.config.render_config
+
+    @property
+    def temperature(self) -> float:
+        return self.config.temperature
+
+    def epoch_outputs(self, images: np.ndarray, present: np.ndarray):
+        """EpochViT logits ``[n, 5]`` and embeddings ``[n, D]`` of uint8 images ``[n, H, W]``.
+
+        ``present`` is bool ``[n_slots]`` (one montage for the night) or ``[n, n_slots]``.
+        """
+        images, present = self._checked(images, present)
+        parts = [
+            self._epoch_vit(images[i : i + EPOCH_BATCH], present[i : i + EPOCH_BATCH])
+            for i in range(0, len(images), EPOCH_BATCH)
+        ]
+        vit = self.config.epoch_vit
+        if not parts:
+            return np.zeros((0, vit.n_classes), np.float32), np.zeros((0, vit.dim), np.float32)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def attention(self, images: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """Attention rollout ``[n, n_slots, n_cols]`` of each epoch: what the CLS token read.
+
+        Each map sums to 1 over signal × 2-s column; absent slots are exactly 0. For heatmaps
+        of the few epochs on screen (the whole night works, in batches).
+        """
+        images, present = self._checked(images, present)
+        vit = self.config.epoch_vit
+        parts = [
+            self._rollout(images[i : i + EPOCH_BATCH], present[i : i + EPOCH_BATCH])
+            for i in range(0, len(images), EPOCH_BATCH)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, vit.n_slots, vit.n_cols))
+
+    def sequence_probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        """Calibrated stage probabilities ``[n, 5]`` of a whole night's embeddings ``[n, D]``.
+
+        Every stride-1 window of ``context`` epochs is scored, logits are divided by the
+        temperature of ``config.json``, and each epoch's probabilities are averaged over the
+        windows that contain it.
+        """
+        embeddings = np.asarray(embeddings, np.float32)
+        n = len(embeddings)
+        if n == 0:
+            return np.zeros((0, self.config.sequence.n_classes), np.float32)
+        windows, valid, pad = sliding_windows(embeddings, self.config.sequence.context)
+        probabilities = np.concatenate(
+            [
+                softmax(
+                    self._sequence(
+                        np.ascontiguousarray(windows[i : i + WINDOW_BATCH]),
+                        np.ascontiguousarray(valid[i : i + WINDOW_BATCH]),
+                    ),
+                    self.temperature,
+                )
+                for i in range(0, len(windows), WINDOW_BATCH)
+            ]
+        )
+        return average_windows(probabilities, n, pad)
+
+    def score(self, images: np.ndarray, present: np.ndarray) -> NightScores:
+        """Probabilities of every epoch image of one night, alone and in context."""
+        logits, embeddings = self.epoch_outputs(images, present)
+        return NightScores(softmax(logits), self.sequence_probabilities(embeddings))
+
+    def _checked(self, images: np.ndarray, present: np.ndarray):
+        vit = self.config.epoch_vit
+        images = np.asarray(images)
+        if images.ndim != 3 or images.shape[1:] != (vit.height, vit.width):
+            raise ModelError(
+                f"epoch images of shape {images.shape[1:]} do not fit model "
+                f"{self.model_name!r}, which reads {vit.height}×{vit.width} images; render them "
+                "with the model's render_config",
+                self.folder,
+            )
+        present = np.asarray(present, bool)
+        present = np.ascontiguousarray(np.broadcast_to(present, (len(images), vit.n_slots)))
+        return np.ascontiguousarray(images, np.uint8), present
+
+    def _epoch_vit(self, images: np.ndarray, present: np.ndarray):
+        raise NotImplementedError
+
+    def _rollout(self, images: np.ndarray, present: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _sequence(self, windows: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OnnxBackend(Backend):
+    """The exported ONNX files of a weights folder in ONNX Runtime (no torch)."""
+
+    def __init__(self, folder: Path, config: ArtifactConfig, precision: str, threads=None):
+        from sleepvit.models.onnx_runtime import EPOCH_VIT, SEQUENCE, OnnxModel
+
+        super().__init__(folder, config)
+        self.name = f"onnx-{precision}"
+        self.epoch_vit = OnnxModel(folder, EPOCH_VIT, precision, config, threads)
+        self.sequence = OnnxModel(folder, SEQUENCE, precision, config, threads)
+
+    def _epoch_vit(self, images, present):
+        feed = {"images": images, "present": present}
+        return self.epoch_vit.run(feed, ["logits", "embedding"])
+
+    def _rollout(self, images, present):
+        return self.epoch_vit.run({"images": images, "present": present}, ["rollout"])[0]
+
+    def _sequence(self, windows, valid):
+        return self.sequence.run({"embeddings": windows, "valid": valid})[0]
+
+
+class TorchBackend(Backend):
+    """The safetensors weights in PyTorch fp32 (needs the ``train`` extra)."""
+
+    name = "torch"
+
+    def __init__(self, folder: Path, config: ArtifactConfig, threads=None):
+        try:
+            import torch
+        except ImportError as exc:
+            raise ModelError(
+                "backend torch needs PyTorch, which is not installed; install the train extra "
+                "(pip install 'sleepvit[train]') or use --backend onnx-int8",
+                folder,
+            ) from exc
+        from sleepvit.models.artifacts import load_artifacts
+
+        super().__init__(folder, config)
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        self._torch = torch
+        self.artifacts = load_artifacts(folder)
+
+    def _epoch_vit(self, images, present):
+        with self._torch.inference_mode():
+            logits, embedding = self.artifacts.epoch_vit(
+                self._torch.from_numpy(images), self._torch.from_numpy(present)
+            )
+        return logits.numpy(), embedding.numpy()
+
+    def _rollout(self, images, present):
+        from sleepvit.models.export import EpochViTGraph
+
+        with self._torch.inference_mode():
+            graph = EpochViTGraph(self.artifacts.epoch_vit).eval()
+            rollout = graph(self._torch.from_numpy(images), self._torch.from_numpy(present))[2]
+        return rollout.numpy()
+
+    def _sequence(self, windows, valid):
+        with self._torch.inference_mode():
+            logits = self.artifacts.sequence(
+                self._torch.from_numpy(windows), self._torch.from_numpy(valid)
+            )
+        return logits.numpy()
+
+
+def load_backend(
+    weights_dir: str | Path | None = None, name: str = DEFAULT_BACKEND, threads: int | None = None
+) -> Backend:
+    """The models of ``weights_dir`` (default: the shipped demo weights) run by ``name``.
+
+    ``threads`` sets the CPU threads of the backend (default: the runtime's own choice).
+    Raises :class:`ModelError` for an unknown backend or a missing, corrupt or mismatched file.
+
+    >>> try:
+    ...     load_backend("models/weights/sleepvit-demo", "onnx-int16")
+    ... except ModelError as error:
+    ...     print(error)
+    unknown backend 'onnx-int16'; choose --backend onnx-int8, onnx-fp32 or torch
+    """
+    if name not in BACKEND_NAMES:
+        raise ModelError(
+            f"unknown backend {name!r}; choose --backend {', '.join(BACKEND_NAMES[:-1])} or "
+            f"{BACKEND_NAMES[-1]}"
+        )
+    folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
+    config = read_config(folder)
+    if name == "torch":
+        return TorchBackend(folder, config, threads)
+    return OnnxBackend(folder, config, name.removeprefix("onnx-"), threads)

@@ -1,0 +1,294 @@
+"""int8 ONNX export, the torch-free ONNX runtime, backends and int8-vs-fp32 parity."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sleepvit.models.backends import load_backend
+from sleepvit.models.onnx_runtime import ARCHITECTURE_KEY, QUANTIZATION_KEY, onnx_filename
+from sleepvit.rendering import RenderConfig, render_epochs
+
+from sleepvit.cli import main
+from sleepvit.errors import ModelError
+from sleepvit.hypnogram import parse_stage
+from sleepvit.io import load_study
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+REPO = Path(__file__).resolve().parents[1]
+ONNX_FILES = [onnx_filename(m, p) for m in ("epoch_vit", "sequence") for p in ("fp32", "int8")]
+
+
+def _rendered(nights):
+    images, present = [], []
+    for edf, _ in nights:
+        rendered = render_epochs(load_study(edf), RenderConfig())
+        images.append(rendered.images)
+        present.append(np.repeat(rendered.present[None], len(rendered.images), axis=0))
+    return np.concatenate(images), np.concatenate(present)
+
+
+def _save_tiny(folder, seed=0, dim=32, depth=2, context=5, train_on=None):
+    """A tiny weights folder; with ``train_on=(images, present, labels)`` briefly trained,
+    so that its stages depend on the epochs (an untrained model scores every epoch alike)."""
+    from sleepvit.models.artifacts import save_artifacts
+    from sleepvit.models.configs import EpochViTConfig, SequenceConfig
+    from sleepvit.models.epoch_vit import EpochViT
+    from sleepvit.models.sequence import SequenceTransformer
+
+    torch.manual_seed(seed)
+    vit = EpochViT(EpochViTConfig(dim=dim, depth=depth, heads=2, drop_path=0.0))
+    seq = SequenceTransformer(
+        SequenceConfig(embed_dim=dim, dim=32, depth=1, heads=2, context=context, dropout=0.0)
+    )
+    if train_on is not None:
+        _train(vit, seq, *(torch.from_numpy(a) for a in train_on))
+    save_artifacts(
+        folder, vit.eval(), seq.eval(), render_config=RenderConfig(), temperature=1.5, name="tiny"
+    )
+    return folder
+
+
+def _train(vit, seq, images, present, labels, steps=15):
+    """A few full-batch steps: enough for stages to follow the signals, not a real training."""
+    from sleepvit.models.backends import sliding_windows
+
+    labels = labels.long()
+    optimizer = torch.optim.AdamW(vit.parameters(), lr=5e-3)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(vit(images, present)[0], labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        embeddings = vit.eval()(images, present)[1].numpy()
+    context = seq.config.context
+    windows, valid, pad = sliding_windows(embeddings, context)
+    padded = np.pad(labels.numpy(), pad)
+    targets = torch.from_numpy(np.lib.stride_tricks.sliding_window_view(padded, context).copy())
+    windows, valid = torch.from_numpy(windows.copy()), torch.from_numpy(valid.copy())
+    optimizer = torch.optim.AdamW(seq.parameters(), lr=5e-3)
+    for _ in range(steps):
+        logits = seq(windows, valid)
+        loss = torch.nn.functional.cross_entropy(logits[valid], targets[valid])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+@pytest.fixture(scope="module")
+def fixture_epochs(hospital_night, sleep_edf_night, fixture_stages):
+    images, present = _rendered([hospital_night, sleep_edf_night])
+    labels = np.array([parse_stage(s) for s in fixture_stages] * 2)
+    return images, present, labels
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, fixture_epochs):
+    """A briefly trained tiny model, exported with ``sleepvit export-int8``; and its output."""
+    folder = _save_tiny(tmp_path_factory.mktemp("weights") / "tiny", train_on=fixture_epochs)
+    code = main(["export-int8", str(folder)])
+    assert code == 0
+    return folder
+
+
+def test_export_int8_writes_checked_fp32_and_int8_files_and_leaves_no_temporaries(exported, capsys):
+    assert sorted(p.name for p in exported.iterdir() if p.suffix == ".onnx") == sorted(ONNX_FILES)
+    assert not [p for p in exported.iterdir() if p.name.startswith(".")]  # no temp files left
+    for name in ONNX_FILES:
+        model = onnx.load(str(exported / name))
+        onnx.checker.check_model(model)
+        metadata = {p.key: p.value for p in model.metadata_props}
+        assert json.loads(metadata[ARCHITECTURE_KEY])
+        precision = name.split(".")[1]
+        assert (metadata[QUANTIZATION_KEY] == "none") == (precision == "fp32")
+    # int8 weights: the quantized EpochViT is smaller than fp32
+    size = {n: (exported / n).stat().st_size for n in ONNX_FILES}
+    assert size["epoch_vit.int8.onnx"] < size["epoch_vit.fp32.onnx"]
+
+
+def test_failed_export_leaves_the_previous_files_untouched(exported, tmp_path, monkeypatch):
+    from sleepvit.models import export
+
+    folder = shutil.copytree(exported, tmp_path / "copy")
+    before = {n: (folder / n).read_bytes() for n in ONNX_FILES}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("quantizer crashed")
+
+    monkeypatch.setattr(export, "quantize", broken)
+    with pytest.raises(RuntimeError):
+        export.export_int8(folder, method="dynamic")
+    assert {n: (folder / n).read_bytes() for n in ONNX_FILES} == before
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_onnx_fp32_reproduces_torch_and_int8_stays_close(exported, fixture_epochs):
+    images, present, _ = fixture_epochs
+    torch_backend = load_backend(exported, "torch")
+    ref_logits, ref_emb = torch_backend.epoch_outputs(images, present)
+    ref_seq = torch_backend.sequence_probabilities(ref_emb)
+    ref_rollout = torch_backend.attention(images[:8], present[:8])
+
+    fp32 = load_backend(exported, "onnx-fp32")
+    logits, emb = fp32.epoch_outputs(images, present)
+    assert np.abs(logits - ref_logits).max() < 1e-4 and np.abs(emb - ref_emb).max() < 1e-4
+    assert np.abs(fp32.sequence_probabilities(emb) - ref_seq).max() < 1e-5
+    assert np.abs(fp32.attention(images[:8], present[:8]) - ref_rollout).max() < 1e-5
+
+    int8 = load_backend(exported, "onnx-int8")
+    logits8, emb8 = int8.epoch_outputs(images, present)
+    p8, p32 = np.exp(logits8), np.exp(ref_logits)
+    p8, p32 = p8 / p8.sum(1, keepdims=True), p32 / p32.sum(1, keepdims=True)
+    assert np.mean(p8.argmax(1) == p32.argmax(1)) >= 0.95
+    assert np.abs(p8 - p32).max() < 0.15
+    assert np.abs(int8.sequence_probabilities(emb8) - ref_seq).max() < 0.1
+
+
+def test_sequence_windows_match_the_torch_models_own_night_scoring(exported, fixture_epochs):
+    from sleepvit.models.sequence import score_night
+
+    backend = load_backend(exported, "torch")
+    embeddings = backend.epoch_outputs(*fixture_epochs[:2])[1][:13]  # shorter than 3 windows
+    expected = score_night(backend.artifacts.sequence, embeddings, temperature=1.5).numpy()
+    assert np.allclose(backend.sequence_probabilities(embeddings), expected, atol=1e-6)
+
+
+def test_rollout_heatmap_sums_to_one_and_ignores_absent_slots(exported, fixture_epochs):
+    images, present, _ = fixture_epochs
+    mask = present[:4].copy()
+    mask[:, 2] = False  # pretend EEG_O is absent
+    rollout = load_backend(exported, "onnx-int8").attention(images[:4], mask)
+    assert rollout.shape == (4, 11, 15)
+    assert np.allclose(rollout.sum(axis=(1, 2)), 1.0, atol=1e-4)
+    assert (rollout[~mask] == 0).all() and (rollout[mask] > 0).all()
+
+
+def test_int8_parity_on_a_small_fixed_set(exported, hospital_night, sleep_edf_night):
+    from sleepvit.models.parity import compare_backends
+
+    report = compare_backends([hospital_night, sleep_edf_night], exported)
+    assert report.n_nights == 2 and report.n_epochs == 100
+    assert report.kappa_reference is not None and report.kappa_reference > 0.2  # it learned
+    assert report.agreement >= 0.95 and report.epoch_vit_agreement >= 0.95
+    assert report.max_abs_dp < 0.1
+    assert abs(report.delta_kappa) <= 0.05
+    table = report.format()
+    assert "Δκ" in table and "ΔF1 REM" in table
+
+
+def _copy_with(exported, tmp_path, name, data: bytes) -> Path:
+    folder = shutil.copytree(exported, tmp_path / "weights")
+    (folder / name).write_bytes(data)
+    return folder
+
+
+def _one_line_error(folder, backend="onnx-int8") -> str:
+    with pytest.raises(ModelError) as info:
+        load_backend(folder, backend)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "truncated"])
+def test_corrupted_onnx_file_is_a_one_line_model_error(exported, tmp_path, damage):
+    original = (exported / "epoch_vit.int8.onnx").read_bytes()
+    data = os.urandom(4096) if damage == "random bytes" else original[: len(original) // 2]
+    folder = _copy_with(exported, tmp_path, "epoch_vit.int8.onnx", data)
+    message = _one_line_error(folder)
+    assert "epoch_vit.int8.onnx" in message and "corrupt" in message
+    assert f"sleepvit export-int8 {folder}" in message
+
+
+def test_missing_onnx_file_suggests_export_int8(exported, tmp_path):
+    folder = shutil.copytree(exported, tmp_path / "weights")
+    (folder / "sequence.int8.onnx").unlink()
+    message = _one_line_error(folder)
+    assert "sequence.int8.onnx is missing" in message and "export-int8" in message
+    load_backend(folder, "onnx-fp32")  # the other precision is still complete
+
+
+def test_onnx_of_another_architecture_is_refused(exported, tmp_path):
+    other = _save_tiny(tmp_path / "other", dim=48)  # wrong embedding width: shapes differ
+    main(["export-int8", str(other), "--method", "dynamic"])
+    wrong_shape = _copy_with(exported, tmp_path / "a", "epoch_vit.int8.onnx",
+                             (other / "epoch_vit.int8.onnx").read_bytes())  # fmt: skip
+    message = _one_line_error(wrong_shape)
+    assert "does not match config.json" in message and "embedding" in message
+
+    deeper = _save_tiny(tmp_path / "deeper", depth=3)  # same shapes, other weights
+    main(["export-int8", str(deeper), "--method", "dynamic"])
+    same_shape = _copy_with(exported, tmp_path / "b", "epoch_vit.fp32.onnx",
+                            (deeper / "epoch_vit.fp32.onnx").read_bytes())  # fmt: skip
+    message = _one_line_error(same_shape, "onnx-fp32")
+    assert "exported from another model" in message and "depth 3 ≠ 2" in message
+
+
+TORCH_FREE_PRELUDE = """
+import importlib.abc, sys
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    # As if pip had never installed them (a None in sys.modules would confuse scipy).
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"torch", "timm", "captum", "onnx", "safetensors"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NotInstalled())
+"""
+
+
+def test_scoring_runs_end_to_end_where_torch_cannot_be_imported(exported, hospital_night, tmp_path):
+    edf, _ = hospital_night
+    script = (
+        TORCH_FREE_PRELUDE
+        + f"""
+from sleepvit.cli import main
+code = main(["score", {str(edf)!r}, "--out", {str(tmp_path)!r}, "--weights", {str(exported)!r}])
+try:
+    import torch
+except ImportError:
+    print("torch blocked")
+assert code == 0, code
+"""
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "torch blocked" in result.stdout and "backend onnx-int8" in result.stdout
+    rows = (tmp_path / f"{edf.stem}.hypnogram.csv").read_text().splitlines()
+    assert len(rows) == 1 + 50
+
+
+def test_torch_backend_without_torch_is_a_clear_error(exported):
+    script = (
+        TORCH_FREE_PRELUDE
+        + f"""
+from sleepvit.cli import main
+raise SystemExit(main(["score", "x.edf", "--out", "o", "--weights", {str(exported)!r},
+                       "--backend", "torch"]))
+"""
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error:") and "pip install 'sleepvit[train]'" in result.stderr
+
+
+def test_plain_install_pulls_no_torch():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    core = {
+        re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0].lower() for spec in project["dependencies"]
+    }
+    assert "onnxruntime" in core
+    assert not core & {"torch", "timm", "captum", "onnx", "safetensors"}
