@@ -10,10 +10,8 @@ for a chunk is filtered (see :mod:`sleepvit.rendering.filters`), rasterised
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,8 +27,6 @@ CHUNK_EPOCHS = 20
 """Epochs filtered together: 10 minutes, long next to every filter's settling padding."""
 CACHED_CHUNKS = 2
 """Filtered chunks kept for the GUI, which steps back and forth one epoch at a time."""
-MAX_THREADS = 4
-"""Slots are filtered in parallel threads (scipy's filters release the GIL)."""
 AUTO_PERCENTILE = 99.0
 AUTO_HEADROOM = 1.25
 """A row with automatic scale spans ±1.25 × the night's 99th percentile of |signal|: ordinary
@@ -101,12 +97,10 @@ class EpochRenderer:
         config: RenderConfig | None = None,
         *,
         antialias: bool = False,
-        threads: int | None = None,
     ):
         self.study = study
         self.config = config if config is not None else RenderConfig()
         self.antialias = antialias
-        self.threads = threads if threads is not None else min(MAX_THREADS, os.cpu_count() or 1)
         unknown = [slot for slot in self.config.slots if slot not in SLOT_BY_NAME]
         if unknown:
             raise ValueError(f"render config names unknown slots {unknown}")
@@ -198,20 +192,14 @@ class EpochRenderer:
             return self._cache[chunk]
         first = chunk * CHUNK_EPOCHS
         last = min(first + CHUNK_EPOCHS, self.n_epochs)
-
-        def filtered(slot: str) -> np.ndarray:
-            plan = self._plans[slot]
-            return plan.segment(
+        traces = {
+            slot: plan.segment(
                 self.study.signals[slot].data,
                 first * plan.samples_per_epoch - 1,
                 last * plan.samples_per_epoch + 1,
             )
-
-        if self.threads > 1:
-            with ThreadPoolExecutor(self.threads) as pool:
-                traces = dict(zip(self._plans, pool.map(filtered, self._plans), strict=True))
-        else:
-            traces = {slot: filtered(slot) for slot in self._plans}
+            for slot, plan in self._plans.items()
+        }
         self._cache[chunk] = traces
         if len(self._cache) > CACHED_CHUNKS:
             self._cache.popitem(last=False)

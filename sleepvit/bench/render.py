@@ -90,17 +90,13 @@ def run(args: argparse.Namespace) -> int:
     def night() -> object:
         return render_epochs(study)
 
-    def night_one_thread() -> object:
-        return EpochRenderer(study, threads=1).render()
-
     screen = RenderConfig().with_size(1920, 1080)
 
     def screen_epoch() -> object:
         return EpochRenderer(study, screen, antialias=True).render([n_epochs // 2])
 
     rows = {
-        f"render_epochs, whole night ({EpochRenderer(study).threads} threads)": night,
-        "render_epochs, whole night (1 thread)": night_one_thread,
+        "render_epochs, whole night (with filtering)": night,
         "screen 1920x1080: open night, draw 1 epoch": screen_epoch,
     }
     timings = {
