@@ -165,11 +165,15 @@ def test_tiny_training_writes_loadable_weights_and_resume_continues(tmp_path, ti
         assert {r["split"] for r in csv.DictReader(f)} == {"train", "val"}
 
     first = torch.load(run / "checkpoints" / "epoch_vit.pt", weights_only=True)
+    first_seq = torch.load(run / "checkpoints" / "sequence.pt", weights_only=True)
     Trainer(tiny_data, run, replace(TINY, epochs=2), cache_dir=cache, resume=True, threads=1).run()
     resumed = torch.load(run / "checkpoints" / "epoch_vit.pt", weights_only=True)
     history = json.loads(resumed["history"])
     assert [h["epoch"] for h in history] == [1, 2]
     assert history[0] == json.loads(first["history"])[0]  # epoch 1 was not trained again
+    # The sequence model is retrained on the new embeddings, not restored from the old run.
+    seq = torch.load(run / "checkpoints" / "sequence.pt", weights_only=True)
+    assert not torch.equal(seq["model"]["head.weight"], first_seq["model"]["head.weight"])
 
     wider = replace(TINY, vit_dim=64)
     with pytest.raises(TrainingError, match="vit_dim"):

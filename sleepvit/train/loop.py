@@ -165,7 +165,7 @@ class Trainer:
                 self.render_config, dim=cfg.vit_dim, depth=cfg.vit_depth, heads=cfg.vit_heads
             )
         )
-        self._train_epoch_vit(vit, train, val, ctx)
+        vit_changed = self._train_epoch_vit(vit, train, val, ctx)
         vit.eval().requires_grad_(False)
         clock.lap("epoch_vit")
 
@@ -173,7 +173,8 @@ class Trainer:
         val_emb = _embed_nights(vit, val, ctx)
         clock.lap("embeddings")
         seq = SequenceTransformer(SequenceConfig(embed_dim=vit.config.dim, context=cfg.context))
-        self._train_sequence(seq, train, train_emb, val, val_emb, ctx)
+        # A sequence checkpoint read embeddings of the old EpochViT: useless once it trained on.
+        self._train_sequence(seq, train, train_emb, val, val_emb, ctx, resume=not vit_changed)
         clock.lap("sequence")
 
         metrics: dict = {}
@@ -215,9 +216,9 @@ class Trainer:
         return self.run_dir / "checkpoints" / f"{stage}.pt"
 
     def _restore(self, stage: _Stage) -> int:
-        """Load the stage's checkpoint if resuming; returns the first epoch still to train."""
+        """Load the stage's checkpoint if there is one; returns the first epoch still to train."""
         path = self._checkpoint_path(stage.name)
-        if not (self.resume and path.is_file()):
+        if not path.is_file():
             return 0
         # weights_only: a checkpoint is tensors and plain containers, never arbitrary pickles.
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -245,15 +246,20 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return _Stage(name, label, model, optimizer, scheduler, [])
 
-    def _fit(self, stage: _Stage, ctx, n_epochs, steps, batch_size, draw, batch_loss, validate):
+    def _fit(
+        self, stage: _Stage, ctx, n_epochs, steps, batch_size, draw, batch_loss, validate, resume
+    ) -> bool:
         """The epoch loop both stages share: resume, train, validate, log, checkpoint.
+
+        Returns whether any epoch was trained (``False`` when a checkpoint was complete).
 
         ``draw(generator)`` gives this rank's sample indices for one pass;
         ``batch_loss(model, indices, generator)`` the loss of one batch; ``validate()`` the
         validation entries of the log (called on every rank; ``{}`` where a rank has none).
         """
         model = ctx.wrap(stage.model)
-        for epoch in range(self._restore(stage), n_epochs):
+        first = self._restore(stage) if resume else 0
+        for epoch in range(first, n_epochs):
             # Seeded per epoch and rank: a resumed run draws what the whole run would have.
             seed = (self.config.seed * 1_000_003 + epoch) * 101 + ctx.rank
             generator = torch.Generator().manual_seed(seed)
@@ -283,9 +289,10 @@ class Trainer:
                 self._save_checkpoint(stage)
                 tqdm.write(_format_entry(stage.label, entry))
             ctx.barrier()
+        return first < n_epochs
 
     # ------------------------------------------------------------------ stage 1
-    def _train_epoch_vit(self, vit, train, val, ctx) -> None:
+    def _train_epoch_vit(self, vit, train, val, ctx) -> bool:
         cfg = self.config
         labels = np.concatenate([n.labels for n in train])
         night_of = np.concatenate([np.full(len(n), i) for i, n in enumerate(train)])
@@ -325,10 +332,12 @@ class Trainer:
             return _summary(val_labels, predicted)
 
         stage = self._make_stage("epoch_vit", "EpochViT", vit, cfg.lr, steps * cfg.epochs)
-        self._fit(stage, ctx, cfg.epochs, steps, cfg.batch_size, draw, batch_loss, validate)
+        return self._fit(
+            stage, ctx, cfg.epochs, steps, cfg.batch_size, draw, batch_loss, validate, self.resume
+        )
 
     # ------------------------------------------------------------------ stage 2
-    def _train_sequence(self, seq, train, train_emb, val, val_emb, ctx) -> None:
+    def _train_sequence(self, seq, train, train_emb, val, val_emb, ctx, resume) -> None:
         cfg = self.config
         length = cfg.context
         # Every window of `length` epochs inside a night; nights shorter than one are skipped.
@@ -372,7 +381,10 @@ class Trainer:
             return _summary(np.concatenate([n.labels for n in val]), [p.argmax(1) for p in probs])
 
         stage = self._make_stage("sequence", "Sequence", seq, cfg.seq_lr, steps * cfg.seq_epochs)
-        self._fit(stage, ctx, cfg.seq_epochs, steps, cfg.seq_batch_size, draw, batch_loss, validate)
+        self._fit(
+            stage, ctx, cfg.seq_epochs, steps, cfg.seq_batch_size, draw, batch_loss, validate,
+            self.resume and resume,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ calibration + output
     def _finish(self, vit, seq, n_train, val, val_emb, world_size, clock) -> dict:
