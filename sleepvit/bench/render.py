@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         "machine": machine_description(),
         "night_hours": args.hours,
         "epochs": n_epochs,
-        "slots_present": present,
+        "sampling_rates_hz": {slot: study.signals[slot].sfreq for slot in present},
         "seconds_and_cpu_seconds": timings,
         "night_seconds": night_s,
         "epochs_per_second": n_epochs / night_s,
@@ -121,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     }
     print(f"machine: {results['machine']}")
     print(f"night: {args.hours:g} h, {n_epochs} epochs, {len(present)} slots present")
+    rates = ", ".join(f"{slot} {study.signals[slot].sfreq:g}" for slot in present)
+    print(f"sampling rates (Hz): {rates}")
     print(f"median of {args.repeat} runs; matplotlib on {sample.size} epochs, extrapolated")
     print(f"{'':44} {'seconds':>8} {'CPU s':>8} {'ms/epoch':>9} {'epochs/s':>9}")
     for name, (wall, cpu) in timings.items():
