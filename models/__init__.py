@@ -21,6 +21,7 @@ _EXPORTS = {
     "embed_epochs": "epoch_vit",
     "SequenceTransformer": "sequence",
     "score_night": "sequence",
+    "night_windows": "sequence",
     "AugmentConfig": "augment",
     "augment_batch": "augment",
     "ArtifactConfig": "artifacts",

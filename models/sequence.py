@@ -68,6 +68,37 @@ class SequenceTransformer(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
+def night_windows(
+    values: torch.Tensor, context: int, fill: float = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every stride-1 window of ``context`` epochs over a night, as :func:`score_night` sees it.
+
+    ``values`` is ``[N, ...]`` (embeddings ``[N, D]`` or stage codes ``[N]``). The night is
+    padded with ``context // 2`` positions of ``fill`` at each end, so window ``j`` covers
+    epochs ``j - context // 2 …`` and a night shorter than one window still gives windows.
+    Returns ``windows [n_windows, context, ...]`` and ``valid`` bool ``[n_windows, context]``
+    (False on padding). Training on these windows (stage codes padded with -1, the ignore
+    index) shows the model the night's edges exactly as scoring does.
+
+    Examples
+    --------
+    >>> windows, valid = night_windows(torch.tensor([0, 1, 2]), context=5, fill=-1)
+    >>> windows.tolist()
+    [[-1, -1, 0, 1, 2], [-1, 0, 1, 2, -1], [0, 1, 2, -1, -1]]
+    >>> valid.sum(1).tolist()
+    [3, 3, 3]
+    """
+    pad = context // 2
+    n_epochs = values.shape[0]
+    padded = values.new_full((n_epochs + 2 * pad, *values.shape[1:]), fill)
+    padded[pad : pad + n_epochs] = values
+    is_real = torch.zeros(n_epochs + 2 * pad, dtype=torch.bool, device=values.device)
+    is_real[pad : pad + n_epochs] = True
+    # unfold puts the window axis last and copies nothing; move it next to the window index.
+    windows = padded.unfold(0, context, 1).movedim(-1, 1)
+    return windows, is_real.unfold(0, context, 1)
+
+
 @torch.no_grad()
 def score_night(
     model: SequenceTransformer,
@@ -77,11 +108,12 @@ def score_night(
 ) -> torch.Tensor:
     """Stage probabilities ``[N, n_classes]`` of a whole night from its epoch embeddings ``[N, D]``.
 
-    Every stride-1 window of ``context`` epochs is scored; each epoch's probability is the mean
-    over the windows that contain it. The night is padded by ``context // 2`` masked positions at
-    each end, so the first and last epochs are also seen in several windows, and a night shorter
-    than one window works. Logits are divided by ``temperature`` (calibration) before softmax.
-    Runs in eval mode; the model's training mode is restored afterwards.
+    Every stride-1 window of ``context`` epochs (:func:`night_windows`) is scored; each
+    epoch's probability is the mean over the windows that contain it. Padding the night by
+    ``context // 2`` masked positions at each end lets the first and last epochs be seen in
+    several windows too, and a night shorter than one window works. Logits are divided by
+    ``temperature`` (calibration) before softmax. Runs in eval mode; the model's training mode
+    is restored afterwards.
 
     Examples
     --------
@@ -93,20 +125,13 @@ def score_night(
     """
     device = next(model.parameters()).device
     embeddings = torch.as_tensor(embeddings, dtype=torch.float32).to(device)
-    n_epochs, width = embeddings.shape
+    n_epochs = embeddings.shape[0]
     context = model.config.context
     n_classes = model.config.n_classes
     if n_epochs == 0:
         return torch.zeros(0, n_classes, device=device)
-    pad = context // 2
-    n_windows = n_epochs + 2 * pad - context + 1
-    padded = torch.zeros(n_epochs + 2 * pad, width, device=device)
-    padded[pad : pad + n_epochs] = embeddings
-    is_real = torch.zeros(n_epochs + 2 * pad, dtype=torch.bool, device=device)
-    is_real[pad : pad + n_epochs] = True
-    # unfold gives [n_windows, width, context]: one row per window start, no copy yet.
-    windows = padded.unfold(0, context, 1).transpose(1, 2)
-    valid = is_real.unfold(0, context, 1)
+    windows, valid = night_windows(embeddings, context)
+    n_windows = windows.shape[0]
 
     was_training = model.training
     model.eval()
@@ -123,6 +148,7 @@ def score_night(
         model.train(was_training)
 
     # Position p of window j is padded epoch j + p; sum every window's vote into that slot.
+    pad = context // 2
     target = (torch.arange(n_windows)[:, None] + torch.arange(context)[None, :]).to(device)
     total = torch.zeros(n_epochs + 2 * pad, n_classes, device=device)
     total.index_add_(0, target.reshape(-1), probs.reshape(-1, n_classes))

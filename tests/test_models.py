@@ -26,7 +26,11 @@ from sleepvit.models.artifacts import (  # noqa: E402
 )
 from sleepvit.models.configs import EpochViTConfig, SequenceConfig  # noqa: E402
 from sleepvit.models.epoch_vit import EpochViT, embed_epochs  # noqa: E402
-from sleepvit.models.sequence import SequenceTransformer, score_night  # noqa: E402
+from sleepvit.models.sequence import (  # noqa: E402
+    SequenceTransformer,
+    night_windows,
+    score_night,
+)
 from sleepvit.rendering.config import RenderConfig  # noqa: E402
 
 from sleepvit.errors import ModelError  # noqa: E402
@@ -219,6 +223,19 @@ def test_score_night_averages_stride_one_windows_on_short_and_long_nights(n_epoc
     assert torch.allclose(probs.sum(1), torch.ones(n_epochs))
     with torch.no_grad():
         assert torch.allclose(probs, naive_score_night(model, embeddings), atol=1e-5)
+
+
+def test_night_windows_align_labels_with_embeddings_and_mark_padding():
+    embeddings = torch.arange(4.0)[:, None].expand(4, 3)
+    labels = torch.tensor([0, 2, 2, 4])
+    x, valid = night_windows(embeddings, context=5)
+    y, same_valid = night_windows(labels, context=5, fill=-1)
+    assert x.shape == (4, 5, 3) and y.shape == (4, 5) and torch.equal(valid, same_valid)
+    assert torch.equal(y == -1, ~valid)  # padded positions carry the ignore index
+    epoch = torch.arange(4)[:, None] + torch.arange(5)[None, :] - 2  # window j, position p
+    assert torch.equal(valid, (epoch >= 0) & (epoch < 4))
+    assert torch.equal(x[valid][:, 0], epoch[valid].float())
+    assert torch.equal(y[valid], labels[epoch[valid]])
 
 
 def test_score_night_temperature_softens_probabilities():
