@@ -240,6 +240,20 @@ def save_artifacts(
 
     Returns the :class:`ArtifactConfig` written. Raises ``ValueError`` if the models do not
     fit ``render_config`` or each other.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sleepvit.models.epoch_vit import EpochViT
+    >>> from sleepvit.models.sequence import SequenceTransformer
+    >>> vit = EpochViT(EpochViTConfig(dim=16, depth=1, heads=2))
+    >>> seq = SequenceTransformer(SequenceConfig(embed_dim=16, dim=16, depth=1, heads=2))
+    >>> folder = Path(tempfile.mkdtemp()) / "tiny"
+    >>> _ = save_artifacts(folder, vit, seq, render_config=RenderConfig(), name="tiny")
+    >>> sorted(p.name for p in folder.iterdir())
+    ['config.json', 'epoch_vit.safetensors', 'sequence.safetensors']
+    >>> load_artifacts(folder).name
+    'tiny'
     """
     from safetensors.torch import save_file
 

@@ -96,6 +96,12 @@ def slot_dropout(
     Why: many labs record fewer signals (Sleep-EDF has no ECG or SpO2; home studies lack
     EEG_O). The model must score from whatever subset is present, and never learn to need
     one particular row. At least one present EEG row always survives.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> images = torch.full((2, 176, 240), 255, dtype=torch.uint8)
+    >>> _, kept = slot_dropout(images, torch.ones(2, 11, dtype=torch.bool), g, p=1.0)
+    >>> kept[:, list(EEG_SLOTS)].sum(dim=1).tolist()  # everything else is gone
+    [1, 1]
     """
     drop = _pick_rows_sparing_eeg(present, p, eeg_slots, generator)
     return _blank_rows(images, drop), present & ~drop
@@ -200,7 +206,11 @@ def line_mix(
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Probabilities and ranges of :func:`augment_batch` (all off with zeros)."""
+    """Probabilities and ranges of :func:`augment_batch` (all off with zeros).
+
+    >>> AugmentConfig(line_mix_p=0.0).max_shift_px
+    4
+    """
 
     slot_dropout_p: float = 0.2
     line_out_p: float = 0.05
