@@ -72,6 +72,7 @@ BENCH_TARGETS: dict[str, str] = {
     "render": "sleepvit.bench.render",
     "hypnograms": "sleepvit.bench.hypnograms",
     "simulate": "sleepvit.synth.bench",
+    "train": "sleepvit.train.bench",
 }
 """Benchmark name -> module whose ``run(args) -> int`` runs it (see ``sleepvit.bench``)."""
 
