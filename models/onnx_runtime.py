@@ -236,7 +236,7 @@ def _architecture_differences(expected: dict, exported: dict | None) -> str:
         got = exported.get(part)
         if isinstance(want, dict) and isinstance(got, dict):
             differences += [
-                f"{part}.{key} {got.get(key)} ≠ {value}"
+                f"{part}.{key}: file {got.get(key)}, config.json {value}"
                 for key, value in want.items()
                 if got.get(key) != value
             ]

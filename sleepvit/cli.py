@@ -71,6 +71,7 @@ BENCH_TARGETS: dict[str, str] = {
     "load": "sleepvit.bench.load",
     "render": "sleepvit.bench.render",
     "hypnograms": "sleepvit.bench.hypnograms",
+    "infer": "sleepvit.bench.infer",
     "simulate": "sleepvit.synth.bench",
     "train": "sleepvit.train.bench",
 }
@@ -94,6 +95,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hours", type=float, default=8.0, help="length of the simulated night")
     p.add_argument("--workdir", metavar="DIR", help="keep generated files here (default: temp)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--weights", metavar="DIR", help="weights folder (infer; default: demo)")
     p.set_defaults(handler=_cmd_bench)
 
 
@@ -218,7 +220,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="folder of EDF + hypnogram files, or manifest CSV")
     p.add_argument("--split", choices=("train", "val", "test"), help="only this manifest split")
     p.add_argument("--out", metavar="DIR", help="write evaluation.json, PNGs and per_night.csv")
-    p.add_argument("--backend", default="torch", help="model runtime (torch)")
+    p.add_argument(
+        "--backend",
+        choices=("onnx-int8", "onnx-fp32", "torch"),
+        default="torch",
+        help="model runtime (default torch: freshly trained weights have no ONNX files yet)",
+    )
     p.add_argument("--cache", metavar="DIR", help="rendered-epoch cache (default ~/.cache)")
     p.add_argument(
         "--trim-wake",

@@ -220,19 +220,26 @@ def test_missing_onnx_file_suggests_export_int8(exported, tmp_path):
 
 
 def test_onnx_of_another_architecture_is_refused(exported, tmp_path):
-    other = _save_tiny(tmp_path / "other", dim=48)  # wrong embedding width: shapes differ
-    main(["export-int8", str(other), "--method", "dynamic"])
-    wrong_shape = _copy_with(exported, tmp_path / "a", "epoch_vit.int8.onnx",
-                             (other / "epoch_vit.int8.onnx").read_bytes())  # fmt: skip
-    message = _one_line_error(wrong_shape)
-    assert "does not match config.json" in message and "embedding" in message
+    from sleepvit.models.artifacts import load_artifacts
+    from sleepvit.models.export import export_fp32
 
-    deeper = _save_tiny(tmp_path / "deeper", depth=3)  # same shapes, other weights
-    main(["export-int8", str(deeper), "--method", "dynamic"])
+    def exported_epoch_vit(**size) -> bytes:
+        folder = _save_tiny(tmp_path / str(size), **size)
+        export_fp32(load_artifacts(folder), folder)
+        return (folder / "epoch_vit.fp32.onnx").read_bytes()
+
+    # wrong embedding width: the graph's output shapes differ from config.json
+    wrong_shape = _copy_with(exported, tmp_path / "a", "epoch_vit.int8.onnx",
+                             exported_epoch_vit(dim=48))  # fmt: skip
+    message = _one_line_error(wrong_shape)
+    assert "does not match config.json" in message and "embedding float32[batch, 48]" in message
+
+    # one block more: same shapes, but another model
     same_shape = _copy_with(exported, tmp_path / "b", "epoch_vit.fp32.onnx",
-                            (deeper / "epoch_vit.fp32.onnx").read_bytes())  # fmt: skip
+                            exported_epoch_vit(depth=3))  # fmt: skip
     message = _one_line_error(same_shape, "onnx-fp32")
-    assert "exported from another model" in message and "depth 3 ≠ 2" in message
+    assert "exported from another model" in message
+    assert "epoch_vit.depth: file 3, config.json 2" in message
 
 
 TORCH_FREE_PRELUDE = """
