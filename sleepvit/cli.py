@@ -396,6 +396,48 @@ def _add_export_int8(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_export_int8)
 
 
+def _cmd_parity(args: argparse.Namespace) -> int:
+    from sleepvit.io.atomic import atomic_open
+    from sleepvit.models.parity import compare_backends
+    from sleepvit.train.data import DataSetError, discover_nights
+
+    records = [r for r in discover_nights(args.data) if args.split in (None, r.split)]
+    if not records:
+        raise DataSetError(f"no scored night (split {args.split or 'any'}) found", args.data)
+    report = compare_backends(
+        [(r.edf, r.hypnogram) for r in records],
+        args.weights,
+        reference=args.reference,
+        candidate=args.candidate,
+        threads=args.threads,
+    )
+    print(report.format())
+    if args.out:
+        with atomic_open(args.out, encoding="utf-8") as f:
+            f.write(report.format() + "\n")
+    return 0 if report.passes else 1
+
+
+def _add_parity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "parity",
+        help="does the int8 model score like fp32? (agreement, max |Δp|, Δκ, ΔF1)",
+        description="Score scored nights with two backends of WEIGHTS (default torch fp32 vs "
+        "onnx-int8) and print epoch agreement, max probability difference, κ against the "
+        "expert scoring for both and per-stage F1 changes as a Markdown table. Exit code 1 if "
+        "agreement < 98 %% or |Δκ| > 0.01.",
+    )
+    p.add_argument("weights", help="weights folder with safetensors and ONNX files")
+    p.add_argument("--data", required=True, help="folder of EDF + hypnogram files, or manifest CSV")
+    p.add_argument("--split", choices=("train", "val", "test"), help="only this manifest split")
+    backends = ("onnx-int8", "onnx-fp32", "torch")
+    p.add_argument("--reference", choices=backends, default="torch")
+    p.add_argument("--candidate", choices=backends, default="onnx-int8")
+    p.add_argument("--threads", type=int, help="CPU threads per backend (default: all)")
+    p.add_argument("--out", metavar="FILE.md", help="also write the table to this file")
+    p.set_defaults(handler=_cmd_parity)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sleepvit",
@@ -413,6 +455,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_score(sub)
     _add_export_int8(sub)
+    _add_parity(sub)
     _add_fetch_sleep_edf(sub)
     _add_simulate_corpus(sub)
     return parser

@@ -187,6 +187,21 @@ def test_int8_parity_on_a_small_fixed_set(exported, hospital_night, sleep_edf_ni
     assert "Δκ" in table and "ΔF1 REM" in table
 
 
+def test_parity_command_prints_and_writes_the_table(exported, hospital_night, tmp_path, capsys):
+    from sleepvit.train.data import NightRecord, write_manifest
+
+    manifest = write_manifest(
+        [NightRecord(*hospital_night, subject="a", split="test")], tmp_path / "manifest.csv"
+    )
+    out = tmp_path / "parity.md"
+    args = ["parity", str(exported), "--data", str(manifest), "--split", "test"]
+    code = main([*args, "--threads", "1", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "| nights / epochs | 1 / 50 |" in printed
+    assert out.read_text().strip() == printed.strip()
+    assert code == (0 if "| passes (≥ 98 %, \\|Δκ\\| ≤ 0.01) | yes |" in printed else 1)
+
+
 def _copy_with(exported, tmp_path, name, data: bytes) -> Path:
     folder = shutil.copytree(exported, tmp_path / "weights")
     (folder / name).write_bytes(data)
