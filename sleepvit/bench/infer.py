@@ -1,12 +1,12 @@
 """``sleepvit bench infer``: model speed of torch fp32, ONNX fp32 and ONNX int8, side by side.
 
-For each backend, in one run (the backends take turns, round after round, so that other load
-on the machine slows them alike) and with the same 2 CPU threads: epochs per second on batches
-of 64 rendered epochs, and the model time of a whole night (EpochViT over every epoch, then
-the SequenceTransformer's sliding windows), plus the size of the model files. Uses the
-weights folder given (``--weights``, default the shipped demo weights); if it has no
-``config.json``, a freshly initialised model of the default size is measured instead, and
-if it has no ONNX files they are exported into a temporary copy — the output says so.
+For each backend, in one run and with the same 2 CPU threads (the backends take turns in
+blocks, round after round, so that other load on the machine slows them alike): epochs per
+second on batches of 64 rendered epochs, and the model time of a whole night (EpochViT over
+every epoch, then the SequenceTransformer's sliding windows), plus the size of the model
+files. Uses the weights folder given (``--weights``, default the shipped demo weights); if it
+has no ``config.json``, a freshly initialised model of the default size is measured instead,
+and if it has no ONNX files they are exported into a temporary copy — the output says so.
 """
 
 from __future__ import annotations
@@ -98,17 +98,31 @@ def _night_epochs(render_config, hours: float, workdir: Path) -> tuple[np.ndarra
     return rendered.images, rendered.present
 
 
-def _interleaved_medians(jobs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median seconds of each job, run in turn round after round (load hits all alike)."""
-    times: dict[str, list[float]] = {name: [] for name in jobs}
-    for job in jobs.values():
-        job()  # warm-up: first-run allocations and lazy initialisation
+def _block_medians(
+    jobs: dict[str, Callable[[], object]],
+    warmups: dict[str, Callable[[], object]],
+    rounds: int,
+    per_block: int,
+) -> dict[str, float]:
+    """Median seconds of each job: the backends take turns in blocks, round after round.
+
+    Within a block a job runs back to back after a warm-up, because torch's OpenMP and ONNX
+    Runtime's thread pools keep spinning after a call and slow whichever other runtime comes
+    next (on 2 cores that doubled the times when calls alternated). Rounds of blocks spread
+    changing load on a shared machine over all backends; the result is the median of the
+    block medians.
+    """
+    blocks: dict[str, list[float]] = {name: [] for name in jobs}
     for _ in range(rounds):
         for name, job in jobs.items():
-            start = time.perf_counter()
-            job()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+            warmups[name]()
+            times = []
+            for _ in range(per_block):
+                start = time.perf_counter()
+                job()
+                times.append(time.perf_counter() - start)
+            blocks[name].append(statistics.median(times))
+    return {name: statistics.median(values) for name, values in blocks.items()}
 
 
 def measure(folder: Path, images: np.ndarray, present: np.ndarray, repeat: int) -> list[dict]:
@@ -122,12 +136,10 @@ def measure(folder: Path, images: np.ndarray, present: np.ndarray, repeat: int) 
         _, embeddings = backend.epoch_outputs(images, present)
         backend.sequence_probabilities(embeddings)
 
-    batch_s = _interleaved_medians(
-        {n: partial(b.epoch_outputs, batch, present) for n, b in backends.items()}, repeat
-    )
-    night_s = _interleaved_medians(
-        {n: partial(night, b) for n, b in backends.items()}, max(1, min(repeat, 3))
-    )
+    batch_jobs = {n: partial(b.epoch_outputs, batch, present) for n, b in backends.items()}
+    batch_s = _block_medians(batch_jobs, batch_jobs, rounds=3, per_block=repeat)
+    night_jobs = {n: partial(night, b) for n, b in backends.items()}
+    night_s = _block_medians(night_jobs, batch_jobs, rounds=max(1, min(repeat, 3)), per_block=1)
     return [
         {
             "backend": name,
