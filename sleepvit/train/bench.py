@@ -31,10 +31,12 @@ BENCH_SEEDS = 90_000
 
 
 def _sequence_steps(n_nights: int, epochs_per_night: int) -> int:
-    """Sequence-model batches per pass (the rule of ``Trainer._train_sequence``)."""
+    """Sequence-model batches per pass, by the rule the trainer uses."""
+    from sleepvit.train.loop import sequence_windows_per_pass
+
     cfg = TrainConfig()
     windows = n_nights * (epochs_per_night - cfg.context + 1)
-    return math.ceil(max(cfg.seq_batch_size, 2 * windows // cfg.context) / cfg.seq_batch_size)
+    return math.ceil(sequence_windows_per_pass(windows, cfg.seq_batch_size) / cfg.seq_batch_size)
 
 
 def estimate(seconds: dict, simulate_per_night: float, hours: float) -> dict[str, float]:
