@@ -368,8 +368,15 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_export_int8(args: argparse.Namespace) -> int:
-    from sleepvit.models.export import export_int8
+    from sleepvit.errors import ModelError
 
+    try:
+        from sleepvit.models.export import export_int8
+    except ImportError as exc:
+        raise ModelError(
+            f"export-int8 needs the train extra ({exc.name} is not installed); "
+            "pip install 'sleepvit[train]' on a training machine and export there"
+        ) from exc
     report = export_int8(args.weights, method=args.method, threads=args.threads)
     print(report.format())
     return 0

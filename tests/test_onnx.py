@@ -293,18 +293,18 @@ assert code == 0, code
     assert len(rows) == 1 + 50
 
 
-def test_torch_backend_without_torch_is_a_clear_error(exported):
-    script = (
-        TORCH_FREE_PRELUDE
-        + f"""
-from sleepvit.cli import main
-raise SystemExit(main(["score", "x.edf", "--out", "o", "--weights", {str(exported)!r},
-                       "--backend", "torch"]))
-"""
-    )
+@pytest.mark.parametrize("command", ["score --backend torch", "export-int8"])
+def test_torch_commands_without_torch_are_a_clear_error(exported, tmp_path, command):
+    argv = command.split()
+    if argv[0] == "score":
+        argv[1:1] = ["x.edf", "--out", str(tmp_path), "--weights", str(exported)]
+    else:
+        argv.append(str(exported))
+    script = TORCH_FREE_PRELUDE + f"from sleepvit.cli import main\nraise SystemExit(main({argv!r}))"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.startswith("error:") and "pip install 'sleepvit[train]'" in result.stderr
+    assert result.stderr.count("\n") == 1
 
 
 def test_plain_install_pulls_no_torch():
