@@ -154,7 +154,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's checkpoints")
     p.add_argument("--name", default=d.name, help="model name (weights folder)")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of splits, init and sampling")
     p.add_argument("--epochs", type=int, default=d.epochs, help="EpochViT passes")
     p.add_argument("--seq-epochs", type=int, default=d.seq_epochs, help="sequence model passes")
     p.add_argument(
@@ -163,15 +163,22 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         default=d.samples_per_epoch,
         help="epoch images drawn per pass (0 = as many as there are)",
     )
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="EpochViT batch size")
+    p.add_argument("--lr", type=float, default=d.lr, help="EpochViT peak learning rate (AdamW)")
     p.add_argument("--dim", type=int, default=d.vit_dim, help="EpochViT width")
     p.add_argument("--depth", type=int, default=d.vit_depth, help="EpochViT blocks")
     p.add_argument("--heads", type=int, default=d.vit_heads, help="EpochViT attention heads")
     p.add_argument("--context", type=int, default=d.context, help="epochs per sequence window")
     p.add_argument("--no-augment", action="store_true", help="train without augmentations")
-    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    p.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    p.add_argument(
+        "--val-fraction", type=float, default=d.val_fraction, help="share of subjects for val"
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=d.test_fraction,
+        help="share of subjects held out as test (listed in RUN_DIR/splits.csv)",
+    )
     p.add_argument(
         "--trim-wake",
         type=float,
