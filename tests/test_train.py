@@ -13,17 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sleepvit.models.backends import softmax
 from sleepvit.rendering import RenderConfig
 
 from sleepvit.cli import main
 from sleepvit.hypnogram import STAGES
 from sleepvit.train import cache as cache_module
 from sleepvit.train.cache import RenderCache
-from sleepvit.train.calibration import (
-    expected_calibration_error,
-    fit_temperature,
-    softmax,
-)
+from sleepvit.train.calibration import expected_calibration_error, fit_temperature
 from sleepvit.train.config import TrainConfig
 from sleepvit.train.corpus import CorpusNight, plan_corpus, simulate_corpus_night
 from sleepvit.train.data import (

@@ -27,19 +27,6 @@ ProbabilitiesAt = Callable[[float], np.ndarray]
 """``T -> probabilities [n_epochs, n_classes]`` of the validation epochs at temperature T."""
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of ``logits / temperature``.
-
-    Examples
-    --------
-    >>> softmax(np.array([[0.0, 0.0]])).tolist()
-    [[0.5, 0.5]]
-    """
-    z = np.asarray(logits, dtype=np.float64) / float(temperature)
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
-
-
 def _scored(probabilities: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop unscored epochs (label < 0), which no metric counts."""
     labels = np.asarray(labels)
@@ -89,6 +76,7 @@ def fit_temperature(probabilities_at: ProbabilitiesAt, labels: np.ndarray) -> fl
     >>> rng = np.random.default_rng(0)
     >>> y = rng.integers(0, 5, 2000)
     >>> guess = np.where(rng.random(2000) < 0.6, y, rng.integers(0, 5, 2000))
+    >>> from sleepvit.models.backends import softmax
     >>> logits = 8.0 * np.eye(5)[guess]  # 60 % right, ~100 % sure
     >>> fit_temperature(lambda t: softmax(logits, t), y) > 1
     True
