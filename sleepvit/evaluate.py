@@ -52,19 +52,26 @@ class Evaluation:
         lines = [f"{'output':<15}{'κ':>7}{'macro-F1':>10}{'accuracy':>10}  per-stage F1"]
         for key in OUTPUTS:
             m = self.metrics[key]
-            stages = " ".join(f"{name}={_fmt(v['f1'])}" for name, v in m["per_stage"].items())
+            stages = " ".join(
+                f"{name}={format_score(v['f1'])}" for name, v in m["per_stage"].items()
+            )
             lines.append(
-                f"{key:<15}{_fmt(m['kappa']):>7}{_fmt(m['macro_f1']):>10}"
-                f"{_fmt(m['accuracy']):>10}  {stages}"
+                f"{key:<15}{format_score(m['kappa']):>7}{format_score(m['macro_f1']):>10}"
+                f"{format_score(m['accuracy']):>10}  {stages}"
             )
         lines.append(
             f"{self.metrics['n_nights']} nights, {self.metrics['with_sequence']['n_epochs']} "
-            f"scored epochs; ECE (15 bins) with sequence: {_fmt(self.metrics['ece'])}"
+            f"scored epochs; ECE (15 bins) with sequence: {format_score(self.metrics['ece'])}"
         )
         return "\n".join(lines)
 
 
-def _fmt(value) -> str:
+def format_score(value: float | None) -> str:
+    """A metric with 3 decimals, or ``n/a`` when undefined (e.g. κ of a one-stage night).
+
+    >>> format_score(0.81234), format_score(None)
+    ('0.812', 'n/a')
+    """
     return "n/a" if value is None else f"{value:.3f}"
 
 
@@ -149,7 +156,7 @@ def _write(metrics: dict, per_night: list[dict], out: Path) -> None:
         confusion_matrix_png(
             m["confusion_matrix"],
             out / f"confusion_{key}.png",
-            title=f"{title}: κ = {_fmt(m['kappa'])}, n = {m['n_epochs']} epochs",
+            title=f"{title}: κ = {format_score(m['kappa'])}, n = {m['n_epochs']} epochs",
         )
     with atomic_open(out / "per_night.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=PER_NIGHT_COLUMNS, restval="")

@@ -12,6 +12,7 @@ from sleepvit.rendering import RenderConfig
 
 from sleepvit.cli import main
 from sleepvit.errors import SleepVitError
+from sleepvit.evaluate import format_score
 from sleepvit.hypnogram import STAGES
 from sleepvit.pipeline import load_backend, score_night
 from sleepvit.train.data import NightRecord, write_manifest
@@ -124,5 +125,5 @@ def test_evaluate_writes_confusion_matrices_per_night_table_and_model_card(
 
     card = (tiny_weights / "MODEL_CARD.md").read_text()
     assert "not validated on patients" in card
-    kappa = result["with_sequence"]["kappa"]
-    assert f"| EpochViT + sequence | {'–' if kappa is None else f'{kappa:.3f}'} |" in card
+    kappa = format_score(result["with_sequence"]["kappa"])
+    assert f"| EpochViT + sequence | {kappa} |" in card

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from sleepvit.errors import SleepVitError
+from sleepvit.evaluate import format_score
 from sleepvit.hypnogram import STAGES
 from sleepvit.io.atomic import atomic_open, atomic_path
 from sleepvit.metrics.agreement import agreement
@@ -446,12 +447,13 @@ class Trainer:
         with atomic_open(self.run_dir / "metrics.json", "w") as handle:
             json.dump(metrics, handle, indent=2)
         tqdm.write(
-            f"validation ({len(val)} nights): EpochViT κ={metrics['epoch_vit']['kappa']:.3f} "
-            f"macro-F1={metrics['epoch_vit']['macro_f1']:.3f}; with sequence "
-            f"κ={metrics['with_sequence']['kappa']:.3f} "
-            f"macro-F1={metrics['with_sequence']['macro_f1']:.3f}; temperature "
-            f"{temperature:.2f}, ECE {metrics['calibration']['ece_before']:.3f} → "
-            f"{metrics['calibration']['ece_after']:.3f}"
+            f"validation ({len(val)} nights): EpochViT "
+            f"κ={format_score(metrics['epoch_vit']['kappa'])} "
+            f"macro-F1={format_score(metrics['epoch_vit']['macro_f1'])}; with sequence "
+            f"κ={format_score(metrics['with_sequence']['kappa'])} "
+            f"macro-F1={format_score(metrics['with_sequence']['macro_f1'])}; temperature "
+            f"{temperature:.2f}, ECE {format_score(metrics['calibration']['ece_before'])} → "
+            f"{format_score(metrics['calibration']['ece_after'])}"
         )
         tqdm.write(f"weights: {weights_dir}")
         return metrics
@@ -504,5 +506,8 @@ def _headline(metrics: dict) -> dict:
 def _format_entry(stage: str, entry: dict) -> str:
     parts = [f"{stage} epoch {entry['epoch']}: loss {entry['train_loss']:.3f}"]
     if "val_kappa" in entry:
-        parts.append(f"val κ {entry['val_kappa']:.3f}, macro-F1 {entry['val_macro_f1']:.3f}")
+        parts.append(
+            f"val κ {format_score(entry['val_kappa'])}, "
+            f"macro-F1 {format_score(entry['val_macro_f1'])}"
+        )
     return "; ".join(parts)

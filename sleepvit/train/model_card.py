@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sleepvit.evaluate import format_score
 from sleepvit.hypnogram import STAGES
 from sleepvit.io.atomic import atomic_open
 
@@ -23,10 +24,6 @@ DISCLAIMER = (
 )
 
 
-def _fmt(value, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def _metrics_table(evaluation: dict) -> list[str]:
     rows = [
         "| output | κ | macro-F1 | accuracy | " + " | ".join(f"F1 {s}" for s in STAGES) + " |",
@@ -35,11 +32,10 @@ def _metrics_table(evaluation: dict) -> list[str]:
     names = {"epoch_vit": "EpochViT alone", "with_sequence": "EpochViT + sequence"}
     for key, name in names.items():
         m = evaluation[key]
-        f1 = " | ".join(_fmt(m["per_stage"][s]["f1"]) for s in STAGES)
-        rows.append(
-            f"| {name} | {_fmt(m['kappa'])} | {_fmt(m['macro_f1'])} | {_fmt(m['accuracy'])} "
-            f"| {f1} |"
-        )
+        scores = [m["kappa"], m["macro_f1"], m["accuracy"]] + [
+            m["per_stage"][s]["f1"] for s in STAGES
+        ]
+        rows.append(f"| {name} | " + " | ".join(format_score(v) for v in scores) + " |")
     return rows
 
 
@@ -112,9 +108,9 @@ def model_card(config: dict, evaluation: dict) -> str:
         "",
         "| | ECE (15 bins) |",
         "|---|---:|",
-        f"| validation, before temperature scaling | {_fmt(validation.get('ece_before'))} |",
-        f"| validation, after | {_fmt(validation.get('ece_after'))} |",
-        f"| held-out nights, as shipped | {_fmt(evaluation.get('ece'))} |",
+        f"| validation, before scaling | {format_score(validation.get('ece_before'))} |",
+        f"| validation, after scaling | {format_score(validation.get('ece_after'))} |",
+        f"| held-out nights, as shipped | {format_score(evaluation.get('ece'))} |",
         "",
         "## Limits",
         "",
