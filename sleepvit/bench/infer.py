@@ -156,7 +156,7 @@ def measure(folder: Path, images: np.ndarray, present: np.ndarray, repeat: int) 
 def format_table(rows: list[dict], n_epochs: int) -> str:
     reference = rows[0]
     lines = [
-        f"| backend | ms/epoch (batch {BATCH}) | epochs/s | speed-up | whole night "
+        f"| backend | ms/epoch ({BATCH} per call) | epochs/s | speed-up | whole night "
         f"({n_epochs} epochs + sequence) s | model files MB |",
         "|---|---:|---:|---:|---:|---:|",
     ]
