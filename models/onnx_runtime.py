@@ -182,7 +182,7 @@ class OnnxModel:
             raise ModelError(
                 f"{self.path.name} is missing from the weights folder; run 'sleepvit "
                 f"export-int8 {Path(folder)}' to create it, or choose --backend torch",
-                self.path,
+                folder,
             )
         options = ort.SessionOptions()
         if threads is not None:
@@ -194,8 +194,9 @@ class OnnxModel:
                 str(self.path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # ORT raises bare pybind classes (InvalidProtobuf, Fail, …)
+            reason = _first_line(exc).rsplit(":", 1)[-1].strip()  # drop ORT's code and path
             raise ModelError(
-                f"is corrupt or not an ONNX model ({_first_line(exc)}); {fix}", self.path
+                f"{self.path} is corrupt or not an ONNX model ({reason}); {fix}", self.path
             ) from exc
         signature = (
             epoch_vit_signature(config) if model == EPOCH_VIT else sequence_signature(config)
