@@ -250,7 +250,7 @@ class TorchBackend(Backend):
     def _epoch_vit(self, images, present):
         with self._torch.inference_mode():
             logits, embedding = self.artifacts.epoch_vit(
-                self._torch.from_numpy(images), self._torch.from_numpy(present)
+                self._torch.tensor(images), self._torch.tensor(present)
             )
         return logits.numpy(), embedding.numpy()
 
@@ -259,14 +259,12 @@ class TorchBackend(Backend):
 
         with self._torch.inference_mode():
             graph = EpochViTGraph(self.artifacts.epoch_vit).eval()
-            rollout = graph(self._torch.from_numpy(images), self._torch.from_numpy(present))[2]
+            rollout = graph(self._torch.tensor(images), self._torch.tensor(present))[2]
         return rollout.numpy()
 
     def _sequence(self, windows, valid):
         with self._torch.inference_mode():
-            logits = self.artifacts.sequence(
-                self._torch.from_numpy(windows), self._torch.from_numpy(valid)
-            )
+            logits = self.artifacts.sequence(self._torch.tensor(windows), self._torch.tensor(valid))
         return logits.numpy()
 
 
