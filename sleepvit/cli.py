@@ -250,31 +250,49 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from sleepvit.batch import ScoreOptions, exit_code, find_recordings, format_table, score_batch
 
-    from sleepvit.io.hypnograms import write_hypnogram
-    from sleepvit.pipeline import score_night, summarize
-
-    night = Path(args.night)
-    hypnogram = score_night(
-        night, weights=args.weights, backend=args.backend, channel_map=args.channel_map
+    jobs = find_recordings(args.paths, args.out)
+    options = ScoreOptions(
+        backend=args.backend,
+        weights=args.weights,
+        channel_map=args.channel_map,
+        lights_off=args.lights_off,
+        lights_on=args.lights_on,
+        deidentify=args.deidentify,
+        overwrite=args.overwrite,
+        jobs=args.jobs,
+        debug=args.debug,
     )
-    csv_path = write_hypnogram(hypnogram, Path(args.out) / f"{night.stem}.hypnogram.csv")
-    print(f"{night.name} ({hypnogram.metadata['model']}, backend {args.backend}): ", end="")
-    print(summarize(hypnogram))
-    print(f"wrote {csv_path}")
-    return 0
+    outcomes = score_batch(jobs, options)
+    print()
+    print(format_table(outcomes))
+    return exit_code(outcomes)
+
+
+def _clock_argument(text: str):
+    from sleepvit.batch import parse_clock
+
+    try:
+        return parse_clock(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "score",
-        help="score a night: stage, probabilities and confidence per 30-s epoch",
-        description="Score one recording and write OUT/STEM.hypnogram.csv "
-        "(epoch,onset_s,stage,confidence,p_W..p_REM); prints epochs per stage.",
+        help="score nights: hypnogram CSV/EDF+/XML, summary JSON and PDF report per night",
+        description="Score recordings (files, or folders searched recursively for .edf/.bdf) "
+        "and write per night OUT/STEM.hypnogram.csv (epoch,onset_s,stage,confidence,"
+        "p_W..p_REM), STEM.annotations.edf, STEM.nsrr.xml, STEM.summary.json, "
+        "STEM.report.pdf and STEM.hypnogram.png. A night found in a subfolder writes to the "
+        "same subfolder of OUT. A night that fails is reported and the others go on; the exit "
+        "code is 2 if any failed. Nights whose outputs all exist are skipped.",
     )
-    p.add_argument("night", help="EDF, EDF+ or BDF recording (opened read-only)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="recordings or folders (read-only)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--jobs", type=int, default=1, help="nights scored in parallel processes")
     p.add_argument("--weights", metavar="DIR", help="weights folder (default: demo weights)")
     p.add_argument(
         "--backend",
@@ -282,7 +300,19 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
         default="onnx-int8",
         help="model runtime: ONNX Runtime int8 (default, no torch), fp32, or PyTorch",
     )
+    p.add_argument(
+        "--lights-off", type=_clock_argument, metavar="HH:MM", help="clock time of lights off"
+    )
+    p.add_argument(
+        "--lights-on", type=_clock_argument, metavar="HH:MM", help="clock time of lights on"
+    )
     p.add_argument("--channel-map", metavar="JSON", help="JSON file mapping slots to labels")
+    p.add_argument(
+        "--deidentify",
+        action="store_true",
+        help="leave patient name, ID, birthdate, file name and date out of the outputs",
+    )
+    p.add_argument("--overwrite", action="store_true", help="rescore nights already scored")
     p.set_defaults(handler=_cmd_score)
 
 

@@ -8,20 +8,33 @@ The models run in a *backend* of :mod:`sleepvit.models.backends` chosen by name:
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from sleepvit.hypnogram import STAGES, Hypnogram
-from sleepvit.models.backends import DEFAULT_BACKEND, Backend, NightScores
+from sleepvit.models.backends import DEFAULT_BACKEND, Backend, NightScores, softmax
 from sleepvit.models.backends import load_backend as load_model_backend
 from sleepvit.study import Study
 
+RENDER_BLOCK = 100
+"""Epochs rendered per progress step: whole 20-epoch renderer chunks, so blocks cost nothing."""
+MODEL_BLOCK = 128
+"""Epochs per EpochViT progress step: whole batches of every backend (16 and 64)."""
 
-def load_backend(backend: str = DEFAULT_BACKEND, weights: str | Path | None = None) -> Backend:
+Progress = Callable[[str, int], None]
+"""``progress(stage, epochs_done)`` after each block of ``render`` and ``epoch_vit``."""
+
+
+def load_backend(
+    backend: str = DEFAULT_BACKEND, weights: str | Path | None = None, threads: int | None = None
+) -> Backend:
     """The models of ``weights`` (default: the shipped demo weights) in ``backend``.
 
-    A thin alias of :func:`sleepvit.models.backends.load_backend` in CLI argument order.
+    A thin alias of :func:`sleepvit.models.backends.load_backend` in CLI argument order;
+    ``threads`` caps the CPU threads of the runtime (default: its own choice).
 
     Examples
     --------
@@ -32,26 +45,65 @@ def load_backend(backend: str = DEFAULT_BACKEND, weights: str | Path | None = No
     ...     print(error)
     unknown backend 'onnx-int16'; choose --backend onnx-int8, onnx-fp32 or torch
     """
-    return load_model_backend(weights, backend)
+    return load_model_backend(weights, backend, threads)
 
 
-def score_study(study: Study, scorer) -> tuple[Hypnogram, NightScores]:
-    """Stages of a loaded night with ``scorer`` (see :func:`load_backend`)."""
-    from sleepvit.rendering import render_epochs
+def score_study(
+    study: Study, scorer, progress: Progress | None = None
+) -> tuple[Hypnogram, NightScores]:
+    """Stages of a loaded night with ``scorer`` (see :func:`load_backend`).
 
-    rendered = render_epochs(study, scorer.render_config)
-    scores = scorer.score(rendered.images, rendered.present)
+    ``progress`` is called after every block of epochs rendered and run through EpochViT.
+    The seconds of each stage (``render``, ``epoch_vit``, ``sequence``) are kept in
+    ``hypnogram.metadata["timings_s"]``.
+
+    >>> hypnogram, _ = score_study(load_study("night.edf"), load_backend())  # doctest: +SKIP
+    >>> sorted(hypnogram.metadata["timings_s"])                              # doctest: +SKIP
+    ['epoch_vit', 'render', 'sequence']
+    """
+    from sleepvit.rendering.render import EpochRenderer
+
+    report = progress or (lambda stage, done: None)
+    timings = {}
+    started = time.perf_counter()
+    renderer = EpochRenderer(study, scorer.render_config)
+    n = renderer.n_epochs
+    config = renderer.config
+    images = np.empty((n, config.height, config.width), np.uint8)
+    for first in range(0, n, RENDER_BLOCK):
+        block = range(first, min(first + RENDER_BLOCK, n))
+        images[block.start : block.stop] = renderer.render(block).images
+        report("render", len(block))
+    timings["render"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    logits, embeddings = [], []
+    for first in range(0, n, MODEL_BLOCK):
+        block_logits, block_embeddings = scorer.epoch_outputs(
+            images[first : first + MODEL_BLOCK], renderer.present
+        )
+        logits.append(block_logits)
+        embeddings.append(block_embeddings)
+        report("epoch_vit", len(block_logits))
+    timings["epoch_vit"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    embeddings = np.concatenate(embeddings) if embeddings else np.zeros((0, 0), np.float32)
+    sequence = scorer.sequence_probabilities(embeddings)
+    timings["sequence"] = time.perf_counter() - started
+    epoch_vit = softmax(np.concatenate(logits)) if logits else np.zeros_like(sequence)
     hypnogram = Hypnogram(
-        stages=scores.sequence.argmax(axis=1),
+        stages=sequence.argmax(axis=1),
         start=study.start,
-        probabilities=scores.sequence,
+        probabilities=sequence,
         metadata={
             "model": scorer.model_name,
             "backend": scorer.name,
             "channels": {slot: s.label for slot, s in study.signals.items()},
+            "timings_s": timings,
         },
     )
-    return hypnogram, scores
+    return hypnogram, NightScores(epoch_vit, sequence)
 
 
 def score_night(

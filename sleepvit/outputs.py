@@ -1,0 +1,210 @@
+"""One scored night's output files, written all together or not at all.
+
+``sleepvit score`` writes, per night, into one folder with ``STEM`` = the recording's stem:
+
+=========================  ==================================================================
+``STEM.hypnogram.csv``     ``epoch,onset_s,stage,confidence,p_W,p_N1,p_N2,p_N3,p_REM``
+``STEM.annotations.edf``   EDF+ ``Sleep stage W/N1/N2/N3/R`` annotations (MNE, EDFbrowser)
+``STEM.nsrr.xml``          NSRR XML ``ScoredEvents``
+``STEM.summary.json``      sleep statistics, channel mapping, model, timings, warnings
+``STEM.report.pdf``        the clinical report (:mod:`sleepvit.report.pdf`)
+``STEM.hypnogram.png``     the hypnogram with its confidence strip
+=========================  ==================================================================
+
+Each file is written atomically into a hidden staging folder next to the outputs and the
+set is moved into place only once every file is complete: a crash leaves the previous
+outputs of the night as they were and no partial file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from sleepvit import __version__
+from sleepvit.errors import OutputError
+from sleepvit.hypnogram import STAGES, Hypnogram
+from sleepvit.io.atomic import atomic_open
+from sleepvit.io.hypnograms import write_hypnogram
+from sleepvit.metrics.sleep import SleepStatistics
+from sleepvit.report.hypnogram_plot import write_hypnogram_png
+from sleepvit.report.pdf import study_info, write_report
+from sleepvit.report.review import REVIEW_THRESHOLD
+from sleepvit.study import Study
+
+OUTPUT_SUFFIXES: dict[str, str] = {
+    "csv": ".hypnogram.csv",
+    "edf": ".annotations.edf",
+    "xml": ".nsrr.xml",
+    "pdf": ".report.pdf",
+    "png": ".hypnogram.png",
+    "summary": ".summary.json",
+}
+"""Output kind -> file name suffix after ``STEM``."""
+
+ANONYMOUS_DATE = datetime(1985, 1, 1)
+"""The start date EDF+ prescribes for de-identified files; clock times are kept."""
+
+
+@dataclass
+class ScoredNight:
+    """Everything the output files of one night are made from."""
+
+    study: Study
+    hypnogram: Hypnogram
+    stats: SleepStatistics
+    flagged: np.ndarray
+    """Epoch indices flagged for review (low confidence)."""
+    model: dict
+    """``name``, ``version``, ``backend`` and ``weights`` (folder)."""
+    lights: dict = field(default_factory=dict)
+    """``off`` / ``on`` clock times as given (``HH:MM``), absent when not given."""
+    timings_s: dict = field(default_factory=dict)
+    """Seconds per pipeline stage; ``outputs`` is added while writing."""
+    reference: dict | None = None
+    """Agreement with a reference scoring found next to the recording, if any."""
+    warnings: list[str] = field(default_factory=list)
+
+
+def output_paths(folder: str | Path, stem: str) -> dict[str, Path]:
+    """Path of every output file of the night ``stem`` in ``folder``, by kind.
+
+    >>> output_paths("out", "night")["csv"].as_posix()
+    'out/night.hypnogram.csv'
+    """
+    return {kind: Path(folder) / f"{stem}{suffix}" for kind, suffix in OUTPUT_SUFFIXES.items()}
+
+
+def outputs_complete(folder: str | Path, stem: str) -> bool:
+    """True when every output file of ``stem`` exists in ``folder`` (the night can be skipped)."""
+    return all(path.is_file() for path in output_paths(folder, stem).values())
+
+
+def night_summary(night: ScoredNight, deidentify: bool = False) -> dict:
+    """The content of ``STEM.summary.json``: plain JSON types only.
+
+    ``deidentify`` leaves out the patient, the file name and the recording date (file names
+    and dates often carry identity); clock times stay.
+    """
+    study, hyp = night.study, night.hypnogram
+    confidence = hyp.confidence
+    summary = {
+        "software": {"name": "SleepViT", "version": __version__},
+        "scored_at": datetime.now().isoformat(timespec="seconds"),
+        "recording": {
+            "start_clock": f"{study.start:%H:%M:%S}",
+            "duration_s": study.duration_s,
+            "file_format": study.file_format,
+        },
+        "model": dict(night.model),
+        "lights": {
+            "off": night.lights.get("off"),
+            "on": night.lights.get("on"),
+            "off_s": night.stats.lights_off_s,
+            "on_s": night.stats.lights_on_s,
+        },
+        "epochs": len(hyp),
+        "stage_epochs": {
+            name: int(np.count_nonzero(hyp.stages == code)) for code, name in enumerate(STAGES)
+        },
+        "metrics": night.stats.to_dict(),
+        "confidence": {
+            "mean": float(confidence.mean()) if confidence is not None and len(hyp) else None,
+            "review_threshold": REVIEW_THRESHOLD,
+            "flagged_epochs": len(night.flagged),
+        },
+        "reference": night.reference,
+        "channels": {
+            slot: {"label": s.label, "sfreq": s.sfreq, "unit": s.unit, "reason": s.reason}
+            for slot, s in study.signals.items()
+        },
+        "timings_s": dict(night.timings_s),
+        "warnings": list(night.warnings),
+    }
+    if deidentify:
+        name = study.path.name
+        summary["warnings"] = [w.replace(name, "<recording>") for w in summary["warnings"]]
+        summary["deidentified"] = True
+    else:
+        identity = study.identity
+        summary["recording"] |= {"file": study.path.name, "start": study.start.isoformat()}
+        summary["patient"] = {
+            "id": identity.patient_id,
+            "name": identity.patient_name,
+            "birthdate": identity.birthdate,
+            "sex": identity.sex,
+        }
+    return summary
+
+
+def write_night_outputs(
+    night: ScoredNight, folder: str | Path, stem: str, deidentify: bool = False
+) -> dict[str, Path]:
+    """Write every output file of ``night`` as ``folder/STEM.*``; returns them by kind.
+
+    All files appear together: they are written into a staging folder first and moved into
+    place once all are complete. The time spent is recorded as ``timings_s["outputs"]``
+    (without the summary itself, which carries it).
+
+    Examples
+    --------
+    >>> paths = write_night_outputs(night, "out", "night")       # doctest: +SKIP
+    >>> sorted(paths)                                             # doctest: +SKIP
+    ['csv', 'edf', 'pdf', 'png', 'summary', 'xml']
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", suffix=".partial", dir=folder))
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write to {folder} ({exc.strerror}); choose another output folder", folder
+        ) from exc
+    try:
+        staged = output_paths(staging, stem)
+        started = time.perf_counter()
+        _write_files(night, staged, deidentify)
+        night.timings_s["outputs"] = time.perf_counter() - started
+        with atomic_open(staged["summary"], encoding="utf-8") as handle:
+            json.dump(night_summary(night, deidentify), handle, indent=1)
+            handle.write("\n")
+        final = output_paths(folder, stem)
+        for kind, path in staged.items():
+            os.replace(path, final[kind])
+        return final
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the outputs of {stem} ({exc.strerror}); check the free space and "
+            "permissions of the output folder",
+            folder,
+        ) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_files(night: ScoredNight, paths: dict[str, Path], deidentify: bool) -> None:
+    hyp = night.hypnogram
+    if deidentify and hyp.start is not None:
+        hyp = replace(hyp, start=datetime.combine(ANONYMOUS_DATE.date(), hyp.start.timetz()))
+    write_hypnogram(hyp, paths["csv"])
+    write_hypnogram(hyp, paths["edf"])
+    write_hypnogram(hyp, paths["xml"])
+    write_hypnogram_png(paths["png"], hyp)
+    model = night.model | {"scored_at": datetime.now()}
+    write_report(
+        paths["pdf"],
+        night.hypnogram,
+        night.stats,
+        study_info(night.study),
+        night.flagged,
+        model,
+        deidentify=deidentify,
+    )
