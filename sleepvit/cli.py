@@ -72,6 +72,7 @@ BENCH_TARGETS: dict[str, str] = {
     "render": "sleepvit.bench.render",
     "hypnograms": "sleepvit.bench.hypnograms",
     "infer": "sleepvit.bench.infer",
+    "night": "sleepvit.bench.night",
     "simulate": "sleepvit.synth.bench",
     "train": "sleepvit.train.bench",
 }
@@ -95,7 +96,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hours", type=float, default=8.0, help="length of the simulated night")
     p.add_argument("--workdir", metavar="DIR", help="keep generated files here (default: temp)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--weights", metavar="DIR", help="weights folder (infer; default: demo)")
+    p.add_argument("--weights", metavar="DIR", help="weights folder (infer, night; default: demo)")
     p.set_defaults(handler=_cmd_bench)
 
 
