@@ -132,6 +132,8 @@ def night_summary(night: ScoredNight, deidentify: bool = False) -> dict:
     if deidentify:
         name = study.path.name
         summary["warnings"] = [w.replace(name, "<recording>") for w in summary["warnings"]]
+        if night.reference:
+            summary["reference"] = {k: v for k, v in night.reference.items() if k != "file"}
         summary["deidentified"] = True
     else:
         identity = study.identity

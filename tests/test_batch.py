@@ -33,9 +33,10 @@ def weights(tmp_path_factory, hospital_night, fixture_stages):
     """Tiny weights trained a few steps on the fixture night, so that stages vary by epoch,
     exported to fp32 ONNX: scoring runs in ONNX Runtime as by default, and worker processes
     start without importing torch."""
+    from test_onnx import _rendered, _save_tiny
+
     from sleepvit.models.artifacts import load_artifacts
     from sleepvit.models.export import export_fp32
-    from test_onnx import _rendered, _save_tiny
 
     images, present = _rendered([hospital_night])
     labels = np.array([parse_stage(s) for s in fixture_stages])
@@ -211,7 +212,7 @@ def test_deidentified_outputs_carry_no_patient_identity(tmp_path, hospital_night
         "csv": files["csv"].read_bytes(),
     }
     for what, content in texts.items():
-        for secret in (PATIENT_NAME, PATIENT_NAME.replace(" ", "_"), PATIENT_CODE, edf.name):
+        for secret in (PATIENT_NAME, PATIENT_NAME.replace(" ", "_"), PATIENT_CODE, edf.stem):
             assert secret.encode() not in content, f"{secret!r} in the {what}"
     assert b"Sleep stage" in files["edf"].read_bytes()  # still a scoring
 
