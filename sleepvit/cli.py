@@ -293,7 +293,13 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="recordings or folders (read-only)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--jobs", type=int, default=1, help="nights scored in parallel processes")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="nights scored in N parallel processes, each with cores/N CPU threads",
+    )
     p.add_argument("--weights", metavar="DIR", help="weights folder (default: demo weights)")
     p.add_argument(
         "--backend",
