@@ -189,8 +189,16 @@ def goals(ours: dict, yasa: dict) -> dict[str, bool]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sleepvit.bench.infer import _prepare_weights
+    import importlib.util
 
+    from sleepvit.bench.infer import _prepare_weights
+    from sleepvit.errors import SleepVitError
+
+    if importlib.util.find_spec("yasa") is None:
+        raise SleepVitError(
+            "bench night measures YASA beside SleepViT, and yasa is not installed; "
+            "pip install 'sleepvit[dev]'"
+        )
     weights = Path(args.weights) if getattr(args, "weights", None) else None
     repeat = max(1, args.repeat)
     with tempfile.TemporaryDirectory(prefix="sleepvit-bench-night-") as tmp:
