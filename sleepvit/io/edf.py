@@ -24,6 +24,7 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -71,6 +72,8 @@ class SignalHeader:
     digital_max: int
     prefilter: str
     samples_per_record: int
+    label_bytes: bytes
+    """The 16-byte label field as stored; other readers trim it differently than ``label``."""
 
     @property
     def is_annotation(self) -> bool:
@@ -304,6 +307,7 @@ def _parse_header(
             digital_max=number("digital maximum", integer=True),
             prefilter=_text(fields["prefiltering"][i]),
             samples_per_record=number("samples per record", integer=True),
+            label_bytes=fields["label"][i],
         )
         if signal.samples_per_record < 1:
             raise InvalidRecordingError(
@@ -535,26 +539,68 @@ _MNE_VOLT_SCALE = {"uV": 1e-6, "µV": 1e-6, "μV": 1e-6, "\x83\xcaV": 1e-6, "mV"
 
 
 class _MneSource:
-    """MNE's lenient reader; channels of one rate per ``Raw`` so MNE never resamples them."""
+    """MNE's lenient reader; channels of one rate per ``Raw`` so MNE never resamples them.
+
+    MNE selects channels by name only, so which of its channels is which signal is worked
+    out from the names MNE itself gives the label fields, and checked against what it read:
+    a damaged label must never make it hand back another signal's data.
+    """
 
     reader_name = "mne fallback"
 
-    def __init__(self, header: EdfHeader, indices: set[int]):
+    def __init__(self, header: EdfHeader, indices: set[int], why: str):
         import mne
 
         self._header = header
+        self._why = why
         read = mne.io.read_raw_bdf if header.file_format.startswith("BDF") else mne.io.read_raw_edf
+        # MNE strips only ASCII whitespace (bytes.strip); ``label`` also drops e.g. \x1c.
+        names = [s.label_bytes.strip().decode("latin-1") for s in header.signals]
         self._where: dict[int, tuple[object, int]] = {}
         by_rate: dict[int, list[int]] = {}
         for index in sorted(indices):
             by_rate.setdefault(header.signals[index].samples_per_record, []).append(index)
-        for group in by_rate.values():
-            labels = [header.signals[i].label for i in group]
+        for rate, group in by_rate.items():
+            wanted = sorted({names[i] for i in group})
+            # MNE takes every signal bearing a wanted name, in file order, and resamples them
+            # all to the fastest one's rate: a faster namesake would distort the wanted signal.
+            included = [j for j, name in enumerate(names) if name in wanted]
+            clash = next((j for j in included if header.signals[j].samples_per_record > rate), -1)
+            if clash >= 0:
+                twin = next(i for i in group if names[i] == names[clash])
+                raise InvalidRecordingError(
+                    f"cannot be read: it is not EDF-compliant ({why}) and signals {twin + 1} and "
+                    f"{clash + 1} are both labelled {names[clash]!r} at different sampling rates, "
+                    f"which MNE cannot tell apart; give one another label and "
+                    f"{_FIX_EXPORT}",
+                    header.path,
+                )
+            with self._mne_errors("opening it"):
+                raw = read(header.path, include=wanted, preload=False, verbose="error")
+            if len(raw.ch_names) != len(included):
+                labels = ", ".join(repr(names[j]) for j in included)
+                raise InvalidRecordingError(
+                    f"cannot be read: it is not EDF-compliant ({why}) and MNE found "
+                    f"{len(raw.ch_names)} of the {len(included)} channels labelled {labels}; "
+                    f"the labels are corrupt, {_FIX_EXPORT}",
+                    header.path,
+                )
+            for index in group:
+                self._where[index] = (raw, included.index(index))
+
+    @contextmanager
+    def _mne_errors(self, doing: str):
+        """Silence MNE's warnings; make any exception it raises on a broken file one line."""
+        try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                raw = read(header.path, include=labels, preload=False, verbose="error")
-            for position, index in enumerate(group):
-                self._where[index] = (raw, position)
+                yield
+        except Exception as exc:  # MNE has no error hierarchy of its own to catch narrowly
+            raise InvalidRecordingError(
+                f"cannot be read: it is not EDF-compliant ({self._why}) and MNE failed too "
+                f"while {doing} ({type(exc).__name__}: {exc}); {_FIX_EXPORT}",
+                self._header.path,
+            ) from exc
 
     def read(self, indices: set[int]) -> dict[int, np.ndarray]:
         out = {}
@@ -562,8 +608,7 @@ class _MneSource:
             raw, position = self._where[index]
             signal = self._header.signals[index]
             n = self._header.n_records * signal.samples_per_record
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with self._mne_errors(f"reading signal {index + 1} ({signal.label})"):
                 data = raw.get_data(picks=[position], stop=n)[0]
             data /= _MNE_VOLT_SCALE.get(signal.unit, 1.0)
             out[index] = data.astype(np.float32)
@@ -578,14 +623,7 @@ def _open_source(header: EdfHeader, indices: set[int], warn) -> _BlockSource | _
         except OSError as exc:
             why = str(exc).split(":", 1)[-1].strip()
     warn(f"the file is not EDF-compliant ({why}); pyedflib refuses it, reading it with MNE")
-    try:
-        return _MneSource(header, indices)
-    except Exception as exc:  # MNE has no error hierarchy of its own to catch narrowly
-        raise InvalidRecordingError(
-            f"cannot be read: not EDF-compliant ({why}) and MNE failed too "
-            f"({type(exc).__name__}: {exc}); {_FIX_EXPORT}",
-            header.path,
-        ) from exc
+    return _MneSource(header, indices, why)
 
 
 def _to_slot_units(signal: SignalHeader, slot: str, data: np.ndarray, warn) -> np.ndarray:
