@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image  # ships with matplotlib, a runtime dependency
-from sleepvit.rendering.config import RenderConfig
-from sleepvit.rendering.render import EpochRenderer
 
 from sleepvit.errors import SleepVitError
 from sleepvit.io.atomic import atomic_path
+from sleepvit.rendering.config import RenderConfig
+from sleepvit.rendering.render import EpochRenderer
 from sleepvit.study import Study
 
 SCREEN_SIZE = (1920, 1080)

@@ -15,11 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+from sleepvit.errors import SleepVitError
 from sleepvit.rendering.config import RenderConfig, RowStyle
 from sleepvit.rendering.filters import TracePlan, plan_trace
 from sleepvit.rendering.raster import column_extents, draw_spans, value_to_row
-
-from sleepvit.errors import SleepVitError
 from sleepvit.slots import SLOT_BY_NAME
 from sleepvit.study import SlotSignal, Study
 

@@ -6,10 +6,10 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from sleepvit.rendering import EpochRenderer, RenderConfig, render_epochs
-from sleepvit.rendering.filters import plan_trace
 
 from sleepvit.errors import SleepVitError
+from sleepvit.rendering import EpochRenderer, RenderConfig, render_epochs
+from sleepvit.rendering.filters import plan_trace
 from sleepvit.slots import SLOT_NAMES
 from sleepvit.study import SlotSignal, Study
 
