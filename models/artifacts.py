@@ -18,13 +18,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sleepvit.models.configs import EpochViTConfig, SequenceConfig
-from sleepvit.rendering.config import RenderConfig
-
 from sleepvit import __version__
 from sleepvit.errors import ModelError
 from sleepvit.hypnogram import STAGES
 from sleepvit.io.atomic import atomic_open, atomic_path
+from sleepvit.models.configs import EpochViTConfig, SequenceConfig
+from sleepvit.rendering.config import RenderConfig
 
 if TYPE_CHECKING:
     from sleepvit.models.epoch_vit import EpochViT

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sleepvit.models.artifacts import ArtifactConfig, default_weights_dir, read_config
 
 from sleepvit.errors import ModelError
+from sleepvit.models.artifacts import ArtifactConfig, default_weights_dir, read_config
 
 BACKEND_NAMES: tuple[str, ...] = ("onnx-int8", "onnx-fp32", "torch")
 DEFAULT_BACKEND = "onnx-int8"

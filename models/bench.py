@@ -14,11 +14,11 @@ import statistics
 import time
 
 import torch
-from sleepvit.models.configs import EpochViTConfig
-from sleepvit.models.epoch_vit import EpochViT
 
 from sleepvit.bench import machine_description, median_seconds
 from sleepvit.io.atomic import atomic_open
+from sleepvit.models.configs import EpochViTConfig
+from sleepvit.models.epoch_vit import EpochViT
 
 SIZES: tuple[tuple[int, int, int], ...] = (
     (64, 4, 4),

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from sleepvit.rendering.config import RenderConfig
-
 from sleepvit.hypnogram import STAGES
+from sleepvit.rendering.config import RenderConfig
 
 
 def _from_known_keys(cls, data: dict):

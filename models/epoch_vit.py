@@ -10,10 +10,11 @@ their pixels cannot influence the output.
 from __future__ import annotations
 
 import torch
-from sleepvit.models.configs import EpochViTConfig
 from timm.models.vision_transformer import Block
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from sleepvit.models.configs import EpochViTConfig
 
 _MASKED = -1e9
 """Additive attention bias of an absent key: exp() underflows to exactly 0 in float32, and a

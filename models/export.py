@@ -46,6 +46,10 @@ from onnxruntime.quantization import (
     quantize_dynamic,
     quantize_static,
 )
+from torch import nn
+
+from sleepvit.errors import ModelError
+from sleepvit.io.atomic import atomic_path
 from sleepvit.models.artifacts import Artifacts, load_artifacts
 from sleepvit.models.backends import sliding_windows, softmax
 from sleepvit.models.epoch_vit import EpochViT
@@ -63,10 +67,6 @@ from sleepvit.models.onnx_runtime import (
 from sleepvit.models.parity import MIN_AGREEMENT
 from sleepvit.models.sequence import SequenceTransformer
 from sleepvit.rendering.config import RenderConfig
-from torch import nn
-
-from sleepvit.errors import ModelError
-from sleepvit.io.atomic import atomic_path
 
 OPSET = 17
 """Opset 17 makes LayerNormalization one ONNX op (instead of a chain of reductions)."""
@@ -454,9 +454,8 @@ def rendered_simulated_epochs(
     The calibration and comparison data of the int8 recipes; Sleep-EDF-style nights lack
     several slots, so the masked path is calibrated too.
     """
-    from sleepvit.rendering import render_epochs
-
     from sleepvit.io import load_study
+    from sleepvit.rendering import render_epochs
     from sleepvit.synth import simulate_night, write_night
 
     images, present = [], []

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from sleepvit.models.artifacts import ArtifactConfig
 
 from sleepvit.errors import ModelError
+from sleepvit.models.artifacts import ArtifactConfig
 
 EPOCH_VIT = "epoch_vit"
 SEQUENCE = "sequence"

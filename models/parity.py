@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sleepvit.models.backends import load_backend
 
 from sleepvit.hypnogram import STAGES
 from sleepvit.metrics.agreement import agreement
+from sleepvit.models.backends import load_backend
 
 MIN_AGREEMENT = 0.98
 MAX_KAPPA_CHANGE = 0.01
@@ -106,10 +106,9 @@ def compare_backends(
 
     Epochs the expert left unscored count for agreement and |Δp| but not for κ or F1.
     """
-    from sleepvit.rendering import render_epochs
-
     from sleepvit.io import load_study
     from sleepvit.io.hypnograms import read_hypnogram
+    from sleepvit.rendering import render_epochs
 
     ref = load_backend(weights, reference, threads)
     cand = load_backend(weights, candidate, threads)

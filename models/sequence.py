@@ -9,10 +9,11 @@ probabilities are averaged, so each epoch is judged in up to L different context
 from __future__ import annotations
 
 import torch
-from sleepvit.models.configs import SequenceConfig
-from sleepvit.models.epoch_vit import init_transformer_weights, key_padding_bias
 from timm.models.vision_transformer import Block
 from torch import nn
+
+from sleepvit.models.configs import SequenceConfig
+from sleepvit.models.epoch_vit import init_transformer_weights, key_padding_bias
 
 
 class SequenceTransformer(nn.Module):

@@ -8,10 +8,10 @@ the model learns one embedding per slot.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Modality(str, Enum):
+class Modality(StrEnum):
     EEG = "EEG"
     EOG = "EOG"
     EMG = "EMG"
@@ -27,9 +27,9 @@ class SlotSpec:
     band_hz: tuple[float, float] | None
     """AASM display filter (high-pass, low-pass); ``None`` = unfiltered."""
     range: tuple[float, float] | None
-    """Fixed physical range of the row (bottom, top value in ``unit``); ``None`` = robust auto."""
+    """Fixed physical range of the row (bottom, top in ``unit``); ``None`` = robust auto."""
     unit: str
-    """Unit of the loaded signal: ``uV`` for electrophysiology, ``%`` for SpO2, native for breathing."""
+    """Loaded unit: ``uV`` for electrophysiology, ``%`` for SpO2, native for breathing."""
 
     @property
     def is_electrophysiology(self) -> bool:

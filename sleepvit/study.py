@@ -73,7 +73,8 @@ class Study:
     identity: Identity = field(default_factory=Identity)
     annotations: list[Annotation] = field(default_factory=list)
     file_format: str = ""
-    """``EDF``, ``EDF+C``, ``EDF+D`` or ``BDF``; plus the reader used, e.g. ``EDF (mne fallback)``."""
+    """``EDF``, ``EDF+C``, ``EDF+D`` or ``BDF``, plus the reader if not the default,
+    e.g. ``EDF+C (mne fallback)``."""
     warnings: list[str] = field(default_factory=list)
 
     @property

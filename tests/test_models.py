@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
+from sleepvit.errors import ModelError  # noqa: E402
 from sleepvit.models import augment  # noqa: E402
 from sleepvit.models.artifacts import (  # noqa: E402
     CONFIG_FILE,
@@ -32,8 +33,6 @@ from sleepvit.models.sequence import (  # noqa: E402
     score_night,
 )
 from sleepvit.rendering.config import RenderConfig  # noqa: E402
-
-from sleepvit.errors import ModelError  # noqa: E402
 from sleepvit.slots import SLOT_NAMES  # noqa: E402
 
 TINY = EpochViTConfig(dim=32, depth=2, heads=2, mlp_ratio=2.0, drop_path=0.0)
@@ -443,9 +442,8 @@ def test_line_mix_swaps_one_shared_row_and_mixes_labels_by_its_share():
 
 
 def test_a_rendered_night_with_missing_slots_scores_end_to_end(sleep_edf_night):
-    from sleepvit.rendering import render_epochs
-
     from sleepvit.io import load_study
+    from sleepvit.rendering import render_epochs
 
     rendered = render_epochs(load_study(sleep_edf_night[0]))
     check_render_config(RenderConfig(), rendered.config)

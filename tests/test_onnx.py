@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sleepvit.models.backends import load_backend
-from sleepvit.models.onnx_runtime import ARCHITECTURE_KEY, QUANTIZATION_KEY, onnx_filename
-from sleepvit.rendering import RenderConfig, render_epochs
 
 from sleepvit.cli import main
 from sleepvit.errors import ModelError
 from sleepvit.hypnogram import parse_stage
 from sleepvit.io import load_study
+from sleepvit.models.backends import load_backend
+from sleepvit.models.onnx_runtime import ARCHITECTURE_KEY, QUANTIZATION_KEY, onnx_filename
+from sleepvit.rendering import RenderConfig, render_epochs
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")

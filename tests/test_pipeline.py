@@ -8,13 +8,13 @@ import json
 
 import numpy as np
 import pytest
-from sleepvit.rendering import RenderConfig
 
 from sleepvit.cli import main
 from sleepvit.errors import SleepVitError
 from sleepvit.evaluate import format_score
 from sleepvit.hypnogram import STAGES
 from sleepvit.pipeline import load_backend, score_night
+from sleepvit.rendering import RenderConfig
 from sleepvit.train.data import NightRecord, write_manifest
 
 torch = pytest.importorskip("torch")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sleepvit.models.backends import softmax
-from sleepvit.rendering import RenderConfig
 
 from sleepvit.cli import main
 from sleepvit.hypnogram import STAGES
+from sleepvit.models.backends import softmax
+from sleepvit.rendering import RenderConfig
 from sleepvit.train import cache as cache_module
 from sleepvit.train.cache import RenderCache
 from sleepvit.train.calibration import expected_calibration_error, fit_temperature
@@ -144,7 +144,6 @@ def test_each_night_is_rendered_once_and_then_read_from_the_cache(
 # ---------------------------------------------------------------- training runs
 def test_tiny_training_writes_loadable_weights_and_resume_continues(tmp_path, tiny_data):
     from sleepvit.models.artifacts import load_artifacts
-
     from sleepvit.train.loop import Trainer, TrainingError
 
     run = tmp_path / "run"
