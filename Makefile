@@ -16,9 +16,15 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[all]'
 	touch $@
 
-demo: $(INSTALLED)
-	$(BIN)/sleepvit simulate $(DEMO_DIR)/demo-night.edf --hours 8 --seed 7 --style hospital
-	$(BIN)/sleepvit inspect $(DEMO_DIR)/demo-night.edf
+# The demo night is simulated (seed 7, never used in training) once, then scored with the
+# shipped int8 model: hypnogram CSV, EDF+ annotations, NSRR XML, summary JSON and PDF report.
+DEMO_NIGHT := $(DEMO_DIR)/demo-night.edf
+
+demo: $(INSTALLED) $(DEMO_NIGHT)
+	$(BIN)/sleepvit score $(DEMO_NIGHT) --out $(DEMO_DIR) --overwrite
+
+$(DEMO_NIGHT): | $(INSTALLED)
+	$(BIN)/sleepvit simulate $@ --hours 8 --seed 7 --style hospital
 
 test: $(INSTALLED)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
