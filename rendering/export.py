@@ -37,7 +37,8 @@ def config_for_size(size: str, base: RenderConfig | None = None) -> RenderConfig
 
 
 def parse_epochs(text: str) -> list[int]:
-    """Epoch numbers from ``"100-110"`` (inclusive), ``"7"`` or ``"3,7,10-12"``.
+    """Epoch numbers as the technician counts them — from 1, as in the hypnogram CSV and the
+    report — from ``"100-110"`` (inclusive), ``"7"`` or ``"3,7,10-12"``.
 
     Examples
     --------
@@ -47,10 +48,14 @@ def parse_epochs(text: str) -> list[int]:
     epochs: list[int] = []
     for part in text.replace(" ", "").split(","):
         match = _RANGE.match(part)
-        if not match or (match[2] is not None and int(match[2]) < int(match[1])):
+        if (
+            not match
+            or int(match[1]) == 0
+            or (match[2] is not None and int(match[2]) < int(match[1]))
+        ):
             raise SleepVitError(
                 f"cannot read epochs {text!r}; write them as 100-110, 7 or 3,7,10-12 "
-                "(numbers from 0, ranges inclusive)"
+                "(numbers from 1, ranges inclusive)"
             )
         first = int(match[1])
         last = int(match[2]) if match[2] is not None else first
@@ -75,7 +80,7 @@ def export_epochs(
     size: str = "model",
     config: RenderConfig | None = None,
 ) -> list[Path]:
-    """Render ``epochs`` and write ``<stem>_e<epoch:04d>_<size>.png`` files into ``out_dir``.
+    """Render epochs (numbered from 1) and write ``<stem>_e<number:04d>_<size>.png`` files.
 
     The screen size is anti-aliased, as the GUI shows it; the model size is drawn exactly as
     the model sees it.
@@ -88,13 +93,20 @@ def export_epochs(
     >>> from sleepvit.study import SlotSignal, Study
     >>> eeg = SlotSignal("EEG_C", np.zeros(3000, np.float32), 100.0, "C4-M1", "uV")
     >>> study = Study("SC4001E0-PSG.edf", datetime(2026, 1, 1, 22), 30.0, {"EEG_C": eeg})
-    >>> [p.name for p in export_epochs(study, [0], tempfile.mkdtemp())]
-    ['SC4001E0-PSG_e0000_model.png']
+    >>> [p.name for p in export_epochs(study, [1], tempfile.mkdtemp())]
+    ['SC4001E0-PSG_e0001_model.png']
     """
+    outside = [n for n in epochs if not 1 <= n <= study.n_epochs]
+    if outside:
+        raise SleepVitError(
+            f"epoch {outside[0]} is outside the recording, which has epochs "
+            f"1-{study.n_epochs}; choose epochs in that range",
+            study.path,
+        )
     renderer = EpochRenderer(study, config_for_size(size, config), antialias=size == "screen")
-    rendered = renderer.render(epochs)
+    rendered = renderer.render([n - 1 for n in epochs])
     stem = Path(study.path).stem
     return [
-        write_png(image, Path(out_dir) / f"{stem}_e{epoch:04d}_{size}.png")
-        for epoch, image in zip(rendered.epochs.tolist(), rendered.images, strict=True)
+        write_png(image, Path(out_dir) / f"{stem}_e{number:04d}_{size}.png")
+        for number, image in zip(epochs, rendered.images, strict=True)
     ]

@@ -296,7 +296,7 @@ def test_render_command_writes_one_png_per_epoch_and_leaves_the_edf_alone(hospit
         f"{stem}_e0004_screen.png",
         f"{stem}_e0005_model.png",
     ]
-    expected = render_epochs(load_study(edf), epochs=[4]).images[0]
+    expected = render_epochs(load_study(edf), epochs=[3]).images[0]  # epoch 4 counted from 1
     model = Image.open(tmp_path / f"{stem}_e0004_model.png")
     assert model.mode == "L" and np.array_equal(np.asarray(model), expected)
     assert Image.open(tmp_path / f"{stem}_e0004_screen.png").size == (1920, 1078)
@@ -304,7 +304,7 @@ def test_render_command_writes_one_png_per_epoch_and_leaves_the_edf_alone(hospit
 
 @pytest.mark.parametrize(
     ("epochs", "message"),
-    [("3-x", "cannot read epochs '3-x'"), ("45-60", "epoch 50 is outside the recording")],
+    [("3-x", "cannot read epochs '3-x'"), ("45-60", "epoch 51 is outside the recording")],
 )
 def test_render_command_rejects_bad_epochs_in_one_line(
     hospital_night, tmp_path, capsys, epochs, message

@@ -108,7 +108,8 @@ def test_flagged_epochs_are_listed_with_time_and_runner_up(tmp_path):
     for epoch in flagged:
         onset = START.timestamp() + epoch.onset_s
         clock = datetime.fromtimestamp(onset).strftime("%H:%M:%S")
-        row = f"{epoch.epoch} {clock} {epoch.stage} {epoch.confidence:.2f} {epoch.runner_up}"
+        number = epoch.epoch + 1  # counted from 1, as in STEM.hypnogram.csv
+        row = f"{number} {clock} {epoch.stage} {epoch.confidence:.2f} {epoch.runner_up}"
         assert row in " ".join(text.split())
 
 
@@ -120,7 +121,7 @@ def test_too_many_flagged_epochs_keeps_the_least_confident(tmp_path):
     text = " ".join(raw.split())
     assert f"least confident of {len(hyp)} flagged epochs" in text
     least = int(np.argmin(hyp.confidence))
-    assert f"{least} " in text and f"{hyp.confidence[least]:.2f}" in text
+    assert f"{least + 1} " in text and f"{hyp.confidence[least]:.2f}" in text
 
 
 def test_deidentified_report_has_no_patient_identity(tmp_path):

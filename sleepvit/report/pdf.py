@@ -343,7 +343,7 @@ def _review_page(hyp: Hypnogram, info: dict, flagged, threshold: float) -> Figur
         chunk = flagged[column * per_column : (column + 1) * per_column]
         rows = [
             (
-                str(f.epoch),
+                str(f.epoch + 1),  # counted from 1, as in the hypnogram CSV
                 clock_time(info["recording_start"], f.onset_s, with_seconds=True),
                 f.stage,
                 _prob(f.confidence),
