@@ -346,6 +346,8 @@ def score_batch(jobs: list[NightJob], options: ScoreOptions) -> list[NightOutcom
     # Loaded before any night is touched, so that missing weights fail at once; with several
     # workers each process loads its own.
     scorer = load_backend(options.backend, options.weights, threads=threads) if todo else None
+    if scorer is not None:
+        print(f"model {scorer.model_name} {scorer.config.version}, backend {scorer.name}")
     with _Progress(jobs, workers) as progress:
         for index in outcomes:
             progress.finished(index, outcomes[index])

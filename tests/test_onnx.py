@@ -294,10 +294,12 @@ assert code == 0, code
 
 
 @pytest.mark.parametrize("command", ["score --backend torch", "export-int8"])
-def test_torch_commands_without_torch_are_a_clear_error(exported, tmp_path, command):
+def test_torch_commands_without_torch_are_a_clear_error(
+    exported, hospital_night, tmp_path, command
+):
     argv = command.split()
     if argv[0] == "score":
-        argv[1:1] = ["x.edf", "--out", str(tmp_path), "--weights", str(exported)]
+        argv[1:1] = [str(hospital_night[0]), "--out", str(tmp_path), "--weights", str(exported)]
     else:
         argv.append(str(exported))
     script = TORCH_FREE_PRELUDE + f"from sleepvit.cli import main\nraise SystemExit(main({argv!r}))"
