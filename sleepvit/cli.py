@@ -58,7 +58,11 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
         "OUT/<stem>_e<epoch>_<size>.png.",
     )
     p.add_argument("night", help="EDF, EDF+ or BDF recording (opened read-only)")
-    p.add_argument("--epochs", required=True, help="epochs from 1 (as in the hypnogram CSV and report): 100-110, 7, 3,7,9")
+    p.add_argument(
+        "--epochs",
+        required=True,
+        help="epochs counted from 1, as in the hypnogram CSV and report: 100-110, 7, 3,7,9",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--size", choices=("model", "screen"), default="model")
     p.add_argument("--notch", type=float, choices=(50.0, 60.0), help="mains notch in Hz")
