@@ -355,14 +355,14 @@ def _add_fetch_sleep_edf(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_simulate_corpus(args: argparse.Namespace) -> int:
-    from sleepvit.train.corpus import build_corpus
+    from sleepvit.train.corpus import DEFAULT_SEED_BASE, build_corpus
 
     manifest = build_corpus(
         args.folder,
         n_train=args.train,
         n_val=args.val,
         n_test=args.test,
-        seed_base=args.seed_base,
+        seed_base=DEFAULT_SEED_BASE if args.seed_base is None else args.seed_base,
         hours=args.hours,
         jobs=args.jobs,
     )
@@ -381,7 +381,11 @@ def _add_simulate_corpus(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train", type=int, default=60, help="training nights")
     p.add_argument("--val", type=int, default=10, help="validation nights")
     p.add_argument("--test", type=int, default=20, help="test nights (seeds never trained on)")
-    p.add_argument("--seed-base", type=int, default=0, help="first seed")
+    p.add_argument(
+        "--seed-base",
+        type=int,
+        help="first seed (the default keeps the demo night's seed out of every split)",
+    )
     p.add_argument("--hours", type=float, default=7.0, help="length of each night")
     p.add_argument("--jobs", type=int, default=1, help="nights simulated in parallel")
     p.set_defaults(handler=_cmd_simulate_corpus)
