@@ -21,8 +21,9 @@ from sleepvit.errors import SleepVitError
 from sleepvit.train.data import NightRecord, write_manifest
 
 DEFAULT_SEED_BASE = 1000
-"""First corpus seed: above the seeds the demo night (7) and the test fixtures use, so a
-default corpus never trains on a night the demo or the tests score."""
+"""First corpus seed. Train, val and test seeds (1000+, 11000+, 21000+) stay clear of the demo
+night (seed 7) and the test fixtures (seed 2026), so a default corpus never trains on a night
+the demo or the tests score."""
 SEED_STRIDE = 10_000
 """Distance between the seed ranges of train, val and test."""
 SPLIT_OFFSETS: dict[str, int] = {"train": 0, "val": SEED_STRIDE, "test": 2 * SEED_STRIDE}
