@@ -10,10 +10,14 @@ DEMO_DIR := demo-output
 
 venv: $(INSTALLED)
 
+INSTALL_LOG := $(VENV)/install.log
+
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[all]'
+	@echo "installing SleepViT and its dependencies into $(VENV) (log: $(INSTALL_LOG))"
+	@( $(BIN)/python -m pip install --upgrade pip \
+	  && $(BIN)/python -m pip install -e '.[all]' ) > $(INSTALL_LOG) 2>&1 \
+	  || { tail -n 40 $(INSTALL_LOG); exit 1; }
 	touch $@
 
 # The demo night is simulated (seed 7, never used in training) once, then scored with the
