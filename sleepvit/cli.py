@@ -71,14 +71,14 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
 
 
 BENCH_TARGETS: dict[str, str] = {
-    "models": "sleepvit.models.bench",
+    "models": "sleepvit.bench.models",
     "load": "sleepvit.bench.load",
     "render": "sleepvit.bench.render",
     "hypnograms": "sleepvit.bench.hypnograms",
     "infer": "sleepvit.bench.infer",
     "night": "sleepvit.bench.night",
-    "simulate": "sleepvit.synth.bench",
-    "train": "sleepvit.train.bench",
+    "simulate": "sleepvit.bench.simulate",
+    "train": "sleepvit.bench.train",
 }
 """Benchmark name -> module whose ``run(args) -> int`` runs it (see ``sleepvit.bench``)."""
 

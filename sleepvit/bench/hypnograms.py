@@ -8,16 +8,19 @@ night, and of reading scorings for a whole data set, can be judged.
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from sleepvit.bench import machine_description, median_seconds
+from sleepvit.bench import (
+    machine_description,
+    markdown_table,
+    median_seconds,
+    work_folder,
+    write_results,
+)
 from sleepvit.hypnogram import Hypnogram
-from sleepvit.io.atomic import atomic_open
 from sleepvit.io.hypnograms import WRITE_FORMATS, read_hypnogram, write_hypnogram
 from sleepvit.slots import EPOCH_SECONDS
 
@@ -51,28 +54,27 @@ def measure(hyp: Hypnogram, folder: Path, repeat: int) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    lines = [
-        "| format | epochs | file size | write ms | read ms |",
-        "|---|---:|---:|---:|---:|",
+    titles = ("epochs", "file size", "write ms", "read ms")
+    columns = [("format", "l")] + [(title, "r") for title in titles]
+    return markdown_table(columns, [_cells(r) for r in rows])
+
+
+def _cells(r: dict) -> list[str]:
+    return [
+        r["format"],
+        str(r["epochs"]),
+        f"{r['bytes'] / 1024:.0f} KiB",
+        f"{r['write_ms']:.1f}",
+        f"{r['read_ms']:.1f}",
     ]
-    lines += [
-        f"| {r['format']} | {r['epochs']} | {r['bytes'] / 1024:.0f} KiB "
-        f"| {r['write_ms']:.1f} | {r['read_ms']:.1f} |"
-        for r in rows
-    ]
-    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     hyp = model_scoring(args.hours)
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(args.workdir or scratch)
-        folder.mkdir(parents=True, exist_ok=True)
+    with work_folder(args.workdir) as folder:
         rows = measure(hyp, folder, args.repeat)
     print(f"hypnogram formats, {args.hours:g}-h model scoring, median of {args.repeat} runs")
     print(f"machine: {machine_description()}")
     print(format_table(rows))
-    if args.json:
-        with atomic_open(args.json, "w") as handle:
-            json.dump({"machine": machine_description(), "results": rows}, handle, indent=1)
+    write_results(args.json, {"machine": machine_description(), "results": rows})
     return 0

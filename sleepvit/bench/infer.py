@@ -12,10 +12,8 @@ and if it has no ONNX files they are exported into a temporary copy — the outp
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
@@ -23,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sleepvit.bench import machine_description
-from sleepvit.io.atomic import atomic_open
+from sleepvit.bench import machine_description, markdown_table, work_folder, write_results
 
 THREADS = 2
 BATCH = 64
@@ -155,19 +152,28 @@ def measure(folder: Path, images: np.ndarray, present: np.ndarray, repeat: int) 
 
 def format_table(rows: list[dict], n_epochs: int) -> str:
     reference = rows[0]
-    lines = [
-        f"| backend | ms/epoch ({BATCH} per call) | epochs/s | speed-up | whole night "
-        f"({n_epochs} epochs + sequence) s | model files MB |",
-        "|---|---:|---:|---:|---:|---:|",
+    columns = [
+        ("backend", "l"),
+        (f"ms/epoch ({BATCH} per call)", "r"),
+        ("epochs/s", "r"),
+        ("speed-up", "r"),
+        (f"whole night ({n_epochs} epochs + sequence) s", "r"),
+        ("model files MB", "r"),
     ]
+    cells = []
     for r in rows:
         label = r["backend"] + (f" ({r['quantization']})" if r["backend"] == "onnx-int8" else "")
-        lines.append(
-            f"| {label} | {r['ms_per_epoch']:.2f} | {r['epochs_per_s']:.0f} "
-            f"| {reference['ms_per_epoch'] / r['ms_per_epoch']:.2f}× | {r['night_s']:.2f} "
-            f"| {r['model_mb']:.2f} |"
+        cells.append(
+            [
+                label,
+                f"{r['ms_per_epoch']:.2f}",
+                f"{r['epochs_per_s']:.0f}",
+                f"{reference['ms_per_epoch'] / r['ms_per_epoch']:.2f}×",
+                f"{r['night_s']:.2f}",
+                f"{r['model_mb']:.2f}",
+            ]
         )
-    return "\n".join(lines)
+    return markdown_table(columns, cells)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -177,8 +183,7 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(THREADS)
     weights = Path(args.weights) if getattr(args, "weights", None) else None
-    with tempfile.TemporaryDirectory(prefix="sleepvit-bench-infer-") as tmp:
-        workdir = Path(args.workdir) if args.workdir else Path(tmp)
+    with work_folder(args.workdir, prefix="sleepvit-bench-infer-") as workdir:
         folder, notes = _prepare_weights(weights, workdir)
         config = read_config(folder)
         images, present = _night_epochs(config.render_config, args.hours, workdir)
@@ -192,19 +197,16 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}")
     print(format_table(rows, len(images)))
-    if args.json:
-        with atomic_open(args.json) as f:
-            json.dump(
-                {
-                    "machine": machine_description(),
-                    "int8_instructions": cpu_int8_features(),
-                    "threads": THREADS,
-                    "weights": str(folder),
-                    "notes": notes,
-                    "n_epochs": len(images),
-                    "rows": rows,
-                },
-                f,
-                indent=2,
-            )
+    write_results(
+        args.json,
+        {
+            "machine": machine_description(),
+            "int8_instructions": cpu_int8_features(),
+            "threads": THREADS,
+            "weights": str(folder),
+            "notes": notes,
+            "n_epochs": len(images),
+            "rows": rows,
+        },
+    )
     return 0

@@ -14,12 +14,11 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from sleepvit.bench import machine_description
+from sleepvit.bench import machine_description, work_folder, write_results
 
 HOSPITAL_MONTAGE: tuple[tuple[str, int, str], ...] = (
     ("F4-M1", 256, "uV"),
@@ -134,9 +133,7 @@ def run(args: argparse.Namespace) -> int:
     """Measure the 8-h (``--hours``) and 24-h recordings; print a table, optionally JSON."""
     hours_list = sorted({float(args.hours), 24.0})
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(args.workdir or tmp)
-        folder.mkdir(parents=True, exist_ok=True)
+    with work_folder(args.workdir) as folder:
         for hours in hours_list:
             path = folder / f"bench-load-{hours:g}h.edf"
             if not path.exists():
@@ -160,9 +157,5 @@ def run(args: argparse.Namespace) -> int:
             f"{r['hours']:g} | {r['file_mb']} | {r['load_s']} | {r['peak_rss_mb']} | "
             f"{r['idle_rss_mb']} | {r['increase_mb']} | {r['peak_over_file']}"
         )
-    if args.json:
-        from sleepvit.io.atomic import atomic_open
-
-        with atomic_open(args.json) as f:
-            json.dump({"machine": machine_description(), "results": results}, f, indent=2)
+    write_results(args.json, {"machine": machine_description(), "results": results})
     return 0

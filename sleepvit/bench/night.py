@@ -20,13 +20,11 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from sleepvit.batch import NUMPY_THREAD_VARIABLES
-from sleepvit.bench import machine_description
-from sleepvit.io.atomic import atomic_open
+from sleepvit.bench import machine_description, markdown_table, work_folder, write_results
 
 SEED = 7
 THREADS = 2
@@ -154,22 +152,29 @@ def format_table(ours: dict, yasa: dict) -> str:
         value = result["median_s"].get(key)
         return "—" if value is None else f"{value:.2f}"
 
-    lines = ["| stage | SleepViT s | YASA s |", "|---|---:|---:|"]
-    for key in dict.fromkeys(SLEEPVIT_STAGES + YASA_STAGES):
-        lines.append(f"| {STAGE_LABELS[key]} | {cell(ours, key)} | {cell(yasa, key)} |")
+    cells = [
+        [STAGE_LABELS[key], cell(ours, key), cell(yasa, key)]
+        for key in dict.fromkeys(SLEEPVIT_STAGES + YASA_STAGES)
+    ]
     ours_fresh, yasa_fresh = _fresh_process_s(ours), _fresh_process_s(yasa)
     ratio = ours["median_s"]["total"] / yasa["median_s"]["total"]
-    lines += [
-        f"| **whole night (median)** | **{cell(ours, 'total')}** | **{cell(yasa, 'total')}** |",
-        f"| SleepViT / YASA | {ratio:.2f}× | |",
-        f"| imports + model load (once per process) | {ours['setup_s']:.2f} "
-        f"| {yasa['setup_s']:.2f} |",
-        f"| first night in a fresh process (what one `score` costs) | {ours_fresh:.2f} "
-        f"| {yasa_fresh:.2f} |",
-        f"| SleepViT / YASA, fresh process | {ours_fresh / yasa_fresh:.2f}× | |",
-        f"| peak RSS MB | {ours['peak_rss_mb']:.0f} | {yasa['peak_rss_mb']:.0f} |",
+    cells += [
+        ["**whole night (median)**", f"**{cell(ours, 'total')}**", f"**{cell(yasa, 'total')}**"],
+        ["SleepViT / YASA", f"{ratio:.2f}×", ""],
+        [
+            "imports + model load (once per process)",
+            f"{ours['setup_s']:.2f}",
+            f"{yasa['setup_s']:.2f}",
+        ],
+        [
+            "first night in a fresh process (what one `score` costs)",
+            f"{ours_fresh:.2f}",
+            f"{yasa_fresh:.2f}",
+        ],
+        ["SleepViT / YASA, fresh process", f"{ours_fresh / yasa_fresh:.2f}×", ""],
+        ["peak RSS MB", f"{ours['peak_rss_mb']:.0f}", f"{yasa['peak_rss_mb']:.0f}"],
     ]
-    return "\n".join(lines)
+    return markdown_table([("stage", "l"), ("SleepViT s", "r"), ("YASA s", "r")], cells)
 
 
 def _fresh_process_s(result: dict) -> float:
@@ -201,9 +206,7 @@ def run(args: argparse.Namespace) -> int:
         )
     weights = Path(args.weights) if getattr(args, "weights", None) else None
     repeat = max(1, args.repeat)
-    with tempfile.TemporaryDirectory(prefix="sleepvit-bench-night-") as tmp:
-        workdir = Path(args.workdir) if args.workdir else Path(tmp)
-        workdir.mkdir(parents=True, exist_ok=True)
+    with work_folder(args.workdir, prefix="sleepvit-bench-night-") as workdir:
         folder, notes = _prepare_weights(weights, workdir)
         edf = _simulate(workdir, args.hours)
         ours = _measure(["sleepvit", str(edf), str(folder), str(workdir / "scored"), str(repeat)])
@@ -219,23 +222,20 @@ def run(args: argparse.Namespace) -> int:
     met = goals(ours, yasa)
     for goal, ok in met.items():
         print(f"{'met' if ok else 'MISSED'}: {goal}")
-    if args.json:
-        with atomic_open(args.json) as f:
-            json.dump(
-                {
-                    "machine": machine_description(),
-                    "hours": args.hours,
-                    "threads": THREADS,
-                    "repeat": repeat,
-                    "weights": str(weights or folder),
-                    "notes": notes,
-                    "sleepvit": ours,
-                    "yasa": yasa,
-                    "goals": met,
-                },
-                f,
-                indent=2,
-            )
+    write_results(
+        args.json,
+        {
+            "machine": machine_description(),
+            "hours": args.hours,
+            "threads": THREADS,
+            "repeat": repeat,
+            "weights": str(weights or folder),
+            "notes": notes,
+            "sleepvit": ours,
+            "yasa": yasa,
+            "goals": met,
+        },
+    )
     return 0
 
 

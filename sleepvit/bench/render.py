@@ -10,15 +10,12 @@ the filtering) on a sample of epochs.
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from sleepvit.bench import machine_description, median_seconds
-from sleepvit.io.atomic import atomic_open
+from sleepvit.bench import machine_description, median_seconds, work_folder, write_results
 from sleepvit.rendering import EpochRenderer, RenderConfig, render_epochs
 from sleepvit.rendering.render import RowLayout
 
@@ -80,9 +77,7 @@ def _cpu_seconds(fn) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Print the table (and write ``--json``); the README quotes it with the machine."""
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(args.workdir) if args.workdir else Path(tmp)
-        workdir.mkdir(parents=True, exist_ok=True)
+    with work_folder(args.workdir) as workdir:
         study = _night_study(args.hours, workdir)
     n_epochs = study.n_epochs
     present = [slot for slot, on in zip(RenderConfig().slots, study.present, strict=True) if on]
@@ -134,7 +129,5 @@ def run(args: argparse.Namespace) -> int:
         f"{1e3 * mpl_epoch_s:9.1f} {1 / mpl_epoch_s:9.1f}"
     )
     print(f"speed-up per epoch over matplotlib: {results['speedup_per_epoch']:.0f}x")
-    if args.json:
-        with atomic_open(args.json) as handle:
-            json.dump(results, handle, indent=2)
+    write_results(args.json, results)
     return 0

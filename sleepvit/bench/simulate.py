@@ -8,13 +8,16 @@ of memory allocated during one simulation is measured with ``tracemalloc``.
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
 import tracemalloc
 from pathlib import Path
 
-from sleepvit.bench import machine_description, median_seconds
-from sleepvit.io.atomic import atomic_open
+from sleepvit.bench import (
+    machine_description,
+    markdown_table,
+    median_seconds,
+    work_folder,
+    write_results,
+)
 from sleepvit.synth.night import simulate_night, write_night
 
 STYLES = ("hospital", "sleep-edf")
@@ -44,23 +47,28 @@ def measure(hours: float, folder: Path, repeat: int) -> list[dict]:
     return rows
 
 
+NUMBER_TITLES = ("hours", "channels", "simulate s", "write EDF s", "EDF size", "peak memory")
+TABLE_COLUMNS = [("style", "l")] + [(title, "r") for title in NUMBER_TITLES]
+
+
 def format_table(rows: list[dict]) -> str:
-    lines = [
-        "| style | hours | channels | simulate s | write EDF s | EDF size | peak memory |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+    return markdown_table(TABLE_COLUMNS, [_cells(r) for r in rows])
+
+
+def _cells(r: dict) -> list[str]:
+    return [
+        r["style"],
+        f"{r['hours']:g}",
+        str(r["channels"]),
+        f"{r['simulate_s']:.1f}",
+        f"{r['write_s']:.1f}",
+        f"{r['edf_mb']:.0f} MB",
+        f"{r['peak_alloc_mb']:.0f} MB",
     ]
-    lines += [
-        f"| {r['style']} | {r['hours']:g} | {r['channels']} | {r['simulate_s']:.1f} "
-        f"| {r['write_s']:.1f} | {r['edf_mb']:.0f} MB | {r['peak_alloc_mb']:.0f} MB |"
-        for r in rows
-    ]
-    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(args.workdir or scratch)
-        folder.mkdir(parents=True, exist_ok=True)
+    with work_folder(args.workdir) as folder:
         rows = measure(args.hours, folder, args.repeat)
     print(
         f"simulate a {args.hours:g}-h night, median of {args.repeat} runs (target: 8-h "
@@ -68,7 +76,5 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"machine: {machine_description()}")
     print(format_table(rows))
-    if args.json:
-        with atomic_open(args.json, "w") as handle:
-            json.dump({"machine": machine_description(), "results": rows}, handle, indent=1)
+    write_results(args.json, {"machine": machine_description(), "results": rows})
     return 0

@@ -11,14 +11,12 @@ upper bound; on a shared machine it also grows with the load of the other jobs.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import tempfile
 import time
 from pathlib import Path
 
-from sleepvit.bench import machine_description
-from sleepvit.io.atomic import atomic_open
+from sleepvit.bench import machine_description, write_results
 from sleepvit.train.config import TrainConfig
 from sleepvit.train.corpus import build_corpus
 
@@ -95,7 +93,5 @@ def run(args: argparse.Namespace) -> int:
     )
     for phase, value in minutes.items():
         print(f"  {phase:<13}{value:7.1f} min")
-    if args.json:
-        with atomic_open(args.json, "w") as handle:
-            json.dump({"machine": machine_description(), "minutes": minutes}, handle, indent=2)
+    write_results(args.json, {"machine": machine_description(), "minutes": minutes})
     return 0

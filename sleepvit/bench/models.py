@@ -8,15 +8,13 @@ one training pass over the demo corpus (60 simulated nights × 960 epochs) takes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
 
 import torch
 
-from sleepvit.bench import machine_description, median_seconds
-from sleepvit.io.atomic import atomic_open
+from sleepvit.bench import machine_description, markdown_table, median_seconds, write_results
 from sleepvit.models.configs import EpochViTConfig
 from sleepvit.models.epoch_vit import EpochViT
 
@@ -83,20 +81,34 @@ def measure(dim: int, depth: int, heads: int, repeat: int) -> dict:
 
 
 def format_table(rows: list[dict]) -> str:
-    header = (
-        "| dim | depth | heads | params | fp32 MB | GFLOPs/epoch | forward ms/epoch "
-        "| train step ms/epoch | train step CPU ms/epoch "
-        f"| train min per {CORPUS_EPOCHS:,} epochs |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    )
-    lines = [
-        f"| {r['dim']} | {r['depth']} | {r['heads']} | {r['params']:,} | {r['weights_mb']:.1f} "
-        f"| {r['gflops_per_epoch']:.3f} | {r['forward_ms_per_epoch']:.2f} "
-        f"| {r['train_ms_per_epoch']:.2f} | {r['train_cpu_ms_per_epoch']:.2f} "
-        f"| {r['train_minutes_per_corpus_pass']:.1f} |"
+    titles = [
+        "dim",
+        "depth",
+        "heads",
+        "params",
+        "fp32 MB",
+        "GFLOPs/epoch",
+        "forward ms/epoch",
+        "train step ms/epoch",
+        "train step CPU ms/epoch",
+        f"train min per {CORPUS_EPOCHS:,} epochs",
+    ]
+    cells = [
+        [
+            str(r["dim"]),
+            str(r["depth"]),
+            str(r["heads"]),
+            f"{r['params']:,}",
+            f"{r['weights_mb']:.1f}",
+            f"{r['gflops_per_epoch']:.3f}",
+            f"{r['forward_ms_per_epoch']:.2f}",
+            f"{r['train_ms_per_epoch']:.2f}",
+            f"{r['train_cpu_ms_per_epoch']:.2f}",
+            f"{r['train_minutes_per_corpus_pass']:.1f}",
+        ]
         for r in rows
     ]
-    return "\n".join([header, *lines])
+    return markdown_table([(title, "r") for title in titles], cells)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,8 +120,6 @@ def run(args: argparse.Namespace) -> int:
         f"EpochViT sizes, batch {BATCH}, {THREADS} torch threads, {load} — {machine_description()}"
     )
     print(format_table(rows))
-    if args.json:
-        with atomic_open(args.json) as f:
-            summary = {"machine": machine_description(), "load": load, "batch": BATCH}
-            json.dump(summary | {"rows": rows}, f, indent=2)
+    summary = {"machine": machine_description(), "load": load, "batch": BATCH}
+    write_results(args.json, summary | {"rows": rows})
     return 0
