@@ -128,7 +128,8 @@ class EpochViTGraph(nn.Module):
     >>> from sleepvit.models.configs import EpochViTConfig
     >>> vit = EpochViT(EpochViTConfig(dim=16, depth=2, heads=2)).eval()
     >>> images = torch.zeros(1, 176, 240, dtype=torch.uint8)
-    >>> logits, embedding, rollout = EpochViTGraph(vit)(images, torch.ones(1, 11, dtype=bool))
+    >>> with torch.no_grad():
+    ...     logits, embedding, rollout = EpochViTGraph(vit)(images, torch.ones(1, 11, dtype=bool))
     >>> tuple(rollout.shape), round(float(rollout.sum()), 3)
     ((1, 11, 15), 1.0)
     """
