@@ -41,6 +41,7 @@ from sleepvit.io.channels import (
     load_channel_map,
     require_eeg,
 )
+from sleepvit.io.edf_annotations import parse_tals
 from sleepvit.slots import EPOCH_SECONDS, SLOT_BY_NAME, Modality
 from sleepvit.study import Annotation, ChannelInfo, Identity, SlotSignal, Study
 
@@ -52,8 +53,6 @@ _DIGITAL_RANGE = {2: (-32768, 32767), 3: (-8388608, 8388607)}
 # Looked up lower-cased: clinical files write "UV" for µV and "MV" for mV, never megavolts.
 _MICROVOLTS_PER_UNIT = {"uv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 _STANDARD_VOLT_UNITS = {"uV", "µV", "μV", "mV", "V", "nV"}
-_TAL_TIMING = re.compile(rb"([+-]\d{1,12}(?:\.\d*)?)(?:\x15(\d{1,12}(?:\.\d*)?))?")
-"""Onset and optional duration heading an EDF+ time-stamped annotation list (TAL)."""
 _LONGEST_GAP_S = 86400.0
 _LONGEST_RECORDING_S = 14 * 86400.0
 """Longer than any ambulatory EEG: a header implying more is corrupt, not a recording."""
@@ -401,26 +400,6 @@ def _annotation_bytes(header: EdfHeader) -> list[bytes]:
     return records
 
 
-def _parse_tals(record: bytes) -> tuple[float | None, list[Annotation]]:
-    """Record onset (its time-keeping TAL) and the annotations in one record's TALs."""
-    onset_of_record = None
-    found = []
-    for tal in record.rstrip(b"\x00").split(b"\x00"):
-        parts = tal.split(b"\x14")
-        if len(parts) < 2:
-            continue
-        timing = _TAL_TIMING.fullmatch(parts[0])
-        if timing is None:
-            continue
-        onset = float(timing.group(1))
-        duration = float(timing.group(2) or 0.0)
-        texts = [p.decode("utf-8", "replace").strip() for p in parts[1:] if p.strip()]
-        if not texts and onset_of_record is None:
-            onset_of_record = onset
-        found.extend(Annotation(onset, duration, text) for text in texts)
-    return onset_of_record, found
-
-
 @dataclass
 class _Timeline:
     """Where each record starts, in seconds after the first record (EDF+D may have gaps)."""
@@ -442,7 +421,8 @@ def _timeline(header: EdfHeader, warn) -> _Timeline:
         return _Timeline(0.0, regular, [], [])
     onsets, annotations = [], []
     for record in _annotation_bytes(header):
-        onset, found = _parse_tals(record)
+        # A PSG stays readable when its annotations are damaged: malformed TALs are skipped.
+        onset, found, _ = parse_tals(record)
         onsets.append(onset)
         annotations.extend(found)
     record_onsets = regular + (onsets[0] or 0.0)

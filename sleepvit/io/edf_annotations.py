@@ -36,7 +36,8 @@ _SIGNAL_FIELDS = (
     ("samples", 8),
     ("reserved", 32),
 )
-_TAL_HEAD = re.compile(rb"^([+-]\d+(?:\.\d*)?)(?:\x15(\d+(?:\.\d*)?))?$")
+_TAL_HEAD = re.compile(rb"([+-]\d{1,12}(?:\.\d*)?)(?:\x15(\d{1,12}(?:\.\d*)?))?")
+"""Onset and optional duration heading an EDF+ time-stamped annotation list (TAL)."""
 
 
 @dataclass(frozen=True)
@@ -190,33 +191,53 @@ def write_edf_annotations(
         handle.write(bytes(tals))
 
 
+def parse_tals(record: bytes) -> tuple[float | None, list[Annotation], list[bytes]]:
+    """The TALs of one data record: its time-keeping onset, its annotations, its malformed TALs.
+
+    The time-keeping TAL is the first one without text (``None`` when a non-compliant record
+    has none). The caller decides what a malformed TAL means: a PSG is still readable without
+    its annotations, a hypnogram file is not.
+
+    Examples
+    --------
+    >>> parse_tals(b"+30\\x14\\x14\\x00+30\\x1530\\x14Sleep stage 2\\x14\\x00\\x00")
+    (30.0, [Annotation(onset_s=30.0, duration_s=30.0, description='Sleep stage 2')], [])
+    """
+    record_onset = None
+    annotations: list[Annotation] = []
+    malformed: list[bytes] = []
+    for tal in record.split(b"\x00"):
+        if not tal:
+            continue
+        parts = tal.split(b"\x14")
+        timing = _TAL_HEAD.fullmatch(parts[0])
+        if timing is None or len(parts) < 2:
+            malformed.append(tal)
+            continue
+        onset = float(timing.group(1))
+        duration = float(timing.group(2) or 0.0)
+        texts = [p.decode("utf-8", "replace").strip() for p in parts[1:] if p.strip()]
+        if not texts and record_onset is None:
+            record_onset = onset
+        annotations.extend(Annotation(onset, duration, text) for text in texts)
+    return record_onset, annotations, malformed
+
+
 def _parse_records(columns: list[np.ndarray], path: Path) -> tuple[float, list[Annotation]]:
-    first_record_onset = 0.0
+    first_record_onset: float | None = None
     annotations: list[Annotation] = []
     for record in range(columns[0].shape[0]):
-        for signal, column in enumerate(columns):
-            tals = column[record].tobytes().split(b"\x00")
-            is_first_tal = True
-            for tal in tals:
-                if not tal:
-                    continue
-                parts = tal.split(b"\x14")
-                match = _TAL_HEAD.match(parts[0])
-                if match is None or len(parts) < 2:
-                    raise HypnogramError(
-                        f"has a malformed annotation in data record {record + 1} "
-                        f"({tal[:40]!r}); the file is damaged, re-export it",
-                        path,
-                    )
-                onset = float(match.group(1))
-                texts = [t.decode("utf-8", "replace").strip() for t in parts[1:]]
-                if is_first_tal and signal == 0 and record == 0:
-                    # The time-keeping TAL: when the first record starts after the header time.
-                    first_record_onset = onset
-                is_first_tal = False
-                duration = float(match.group(2)) if match.group(2) else 0.0
-                annotations += [Annotation(onset, duration, text) for text in texts if text]
-    return first_record_onset, annotations
+        onset, found, malformed = parse_tals(b"".join(c[record].tobytes() for c in columns))
+        if malformed:
+            raise HypnogramError(
+                f"has a malformed annotation in data record {record + 1} "
+                f"({malformed[0][:40]!r}); the file is damaged, re-export it",
+                path,
+            )
+        if record == 0:  # when the first record starts after the header's start time
+            first_record_onset = onset
+        annotations += found
+    return first_record_onset or 0.0, annotations
 
 
 def _signal_fields(raw: bytes, n_signals: int) -> dict[str, list[str]]:
