@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,47 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = np.asarray(logits, np.float64) / temperature
     z = np.exp(z - z.max(axis=-1, keepdims=True))
     return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def window_probabilities(
+    run_windows: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    embeddings: np.ndarray,
+    context: int,
+    n_classes: int,
+    temperature: float = 1.0,
+    batch_size: int = WINDOW_BATCH,
+) -> np.ndarray:
+    """Stage probabilities ``[n, n_classes]`` of a night's embeddings ``[n, D]``, in context.
+
+    Every stride-1 window of ``context`` epochs (:func:`sliding_windows`) goes through
+    ``run_windows(windows, valid) -> logits [W, context, n_classes]`` in batches of
+    ``batch_size`` windows; logits are divided by ``temperature`` before softmax, and each
+    epoch's probabilities are averaged over the windows that contain it. Every backend and the
+    torch training loop score a night through this one function.
+
+    >>> window_probabilities(lambda w, v: np.zeros((*v.shape, 2)), np.ones((3, 4)), 5, 2)
+    array([[0.5, 0.5],
+           [0.5, 0.5],
+           [0.5, 0.5]], dtype=float32)
+    """
+    embeddings = np.asarray(embeddings, np.float32)
+    n = len(embeddings)
+    if n == 0:
+        return np.zeros((0, n_classes), np.float32)
+    windows, valid, pad = sliding_windows(embeddings, context)
+    probabilities = np.concatenate(
+        [
+            softmax(
+                run_windows(
+                    np.ascontiguousarray(windows[i : i + batch_size]),
+                    np.ascontiguousarray(valid[i : i + batch_size]),
+                ),
+                temperature,
+            )
+            for i in range(0, len(windows), batch_size)
+        ]
+    )
+    return average_windows(probabilities, n, pad)
 
 
 @dataclass(frozen=True)
@@ -147,28 +189,13 @@ class Backend:
     def sequence_probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """Calibrated stage probabilities ``[n, 5]`` of a whole night's embeddings ``[n, D]``.
 
-        Every stride-1 window of ``context`` epochs is scored, logits are divided by the
-        temperature of ``config.json``, and each epoch's probabilities are averaged over the
-        windows that contain it.
+        :func:`window_probabilities` with this backend's sequence model and the temperature
+        of ``config.json``.
         """
-        embeddings = np.asarray(embeddings, np.float32)
-        n = len(embeddings)
-        if n == 0:
-            return np.zeros((0, self.config.sequence.n_classes), np.float32)
-        windows, valid, pad = sliding_windows(embeddings, self.config.sequence.context)
-        probabilities = np.concatenate(
-            [
-                softmax(
-                    self._sequence(
-                        np.ascontiguousarray(windows[i : i + WINDOW_BATCH]),
-                        np.ascontiguousarray(valid[i : i + WINDOW_BATCH]),
-                    ),
-                    self.temperature,
-                )
-                for i in range(0, len(windows), WINDOW_BATCH)
-            ]
+        sequence = self.config.sequence
+        return window_probabilities(
+            self._sequence, embeddings, sequence.context, sequence.n_classes, self.temperature
         )
-        return average_windows(probabilities, n, pad)
 
     def score(self, images: np.ndarray, present: np.ndarray) -> NightScores:
         """Probabilities of every epoch image of one night, alone and in context."""

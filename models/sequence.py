@@ -8,10 +8,12 @@ probabilities are averaged, so each epoch is judged in up to L different context
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from sleepvit.models.backends import WINDOW_BATCH, window_probabilities
 from sleepvit.models.configs import SequenceConfig
 from sleepvit.models.epoch_vit import init_transformer_weights, key_padding_bias
 
@@ -105,16 +107,17 @@ def score_night(
     model: SequenceTransformer,
     embeddings,
     temperature: float = 1.0,
-    batch_size: int = 256,
+    batch_size: int = WINDOW_BATCH,
 ) -> torch.Tensor:
     """Stage probabilities ``[N, n_classes]`` of a whole night from its epoch embeddings ``[N, D]``.
 
-    Every stride-1 window of ``context`` epochs (:func:`night_windows`) is scored; each
-    epoch's probability is the mean over the windows that contain it. Padding the night by
-    ``context // 2`` masked positions at each end lets the first and last epochs be seen in
-    several windows too, and a night shorter than one window works. Logits are divided by
-    ``temperature`` (calibration) before softmax. Runs in eval mode; the model's training mode
-    is restored afterwards.
+    The torch model run through :func:`sleepvit.models.backends.window_probabilities`, the
+    scoring every backend uses: each stride-1 window of ``context`` epochs is scored (the night
+    padded by ``context // 2`` masked positions at each end, so the first and last epochs are
+    seen in several windows and a night shorter than one window works), logits are divided by
+    ``temperature`` (calibration) before softmax, and each epoch's probability is the mean over
+    the windows that contain it. Runs in eval mode; the model's training mode is restored
+    afterwards. The result is on the CPU.
 
     Examples
     --------
@@ -125,34 +128,19 @@ def score_night(
     ((5, 5), True)
     """
     device = next(model.parameters()).device
-    embeddings = torch.as_tensor(embeddings, dtype=torch.float32).to(device)
-    n_epochs = embeddings.shape[0]
-    context = model.config.context
-    n_classes = model.config.n_classes
-    if n_epochs == 0:
-        return torch.zeros(0, n_classes, device=device)
-    windows, valid = night_windows(embeddings, context)
-    n_windows = windows.shape[0]
 
+    def run_windows(windows: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        logits = model(torch.from_numpy(windows).to(device), torch.from_numpy(valid).to(device))
+        return logits.cpu().numpy()
+
+    embeddings = torch.as_tensor(embeddings, dtype=torch.float32).cpu().numpy()
+    c = model.config
     was_training = model.training
     model.eval()
     try:
-        probs = torch.cat(
-            [
-                (
-                    model(windows[i : i + batch_size], valid[i : i + batch_size]) / temperature
-                ).softmax(dim=-1)
-                for i in range(0, n_windows, batch_size)
-            ]
+        probs = window_probabilities(
+            run_windows, embeddings, c.context, c.n_classes, temperature, batch_size
         )
     finally:
         model.train(was_training)
-
-    # Position p of window j is padded epoch j + p; sum every window's vote into that slot.
-    pad = context // 2
-    target = (torch.arange(n_windows)[:, None] + torch.arange(context)[None, :]).to(device)
-    total = torch.zeros(n_epochs + 2 * pad, n_classes, device=device)
-    total.index_add_(0, target.reshape(-1), probs.reshape(-1, n_classes))
-    votes = torch.zeros(n_epochs + 2 * pad, device=device)
-    votes.index_add_(0, target.reshape(-1), torch.ones(target.numel(), device=device))
-    return total[pad : pad + n_epochs] / votes[pad : pad + n_epochs, None]
+    return torch.from_numpy(probs)
