@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import warnings
 from collections import Counter
 from collections.abc import Mapping
@@ -41,7 +40,7 @@ from sleepvit.io.channels import (
     load_channel_map,
     require_eeg,
 )
-from sleepvit.io.edf_annotations import parse_tals
+from sleepvit.io.edf_annotations import header_start, parse_tals
 from sleepvit.slots import EPOCH_SECONDS, SLOT_BY_NAME, Modality
 from sleepvit.study import Annotation, ChannelInfo, Identity, SlotSignal, Study
 
@@ -163,24 +162,6 @@ def _field_number(raw: bytes, what: str, path: Path, integer: bool = True) -> fl
     return int(value) if integer else value
 
 
-def _parse_start(date: str, time: str, recording: str) -> tuple[datetime, str]:
-    """Start from ``dd.mm.yy`` / ``hh.mm.ss`` (EDF+ ``Startdate dd-MMM-yyyy`` gives the century),
-    and what was wrong with them, if anything."""
-    try:
-        day, month, yy = (int(x) for x in date.split("."))
-        hour, minute, second = (int(x) for x in time.split("."))
-        year = 1900 + yy if yy >= 85 else 2000 + yy
-        match = re.match(r"Startdate \d{2}-[A-Z]{3}-(\d{4})", recording)
-        if match:
-            year = int(match.group(1))
-        return datetime(year, month, day, hour, minute, second), ""
-    except ValueError:
-        return datetime(1985, 1, 1), (
-            f"start date/time {date!r} {time!r} is not dd.mm.yy hh.mm.ss; "
-            "times are shown relative to 01.01.1985 00:00:00"
-        )
-
-
 def read_header(path: str | Path) -> EdfHeader:
     """Parse and validate the header of ``path``; raise :class:`InvalidRecordingError` if broken.
 
@@ -270,10 +251,14 @@ def _parse_header(
     kind = reserved[:5] if reserved[:5] in ("EDF+C", "EDF+D", "BDF+C", "BDF+D") else ""
     file_format = (base + kind[3:]) if kind else base
     patient, recording = _text(head[8:88]), _text(head[88:168])
-    start, start_problem = _parse_start(_text(head[168:176]), _text(head[176:184]), recording)
-    if start_problem:
-        notes.append(start_problem)
+    start = header_start(head)
+    if start is None:
+        notes.append(
+            f"start date/time {_text(head[168:176])!r} {_text(head[176:184])!r} is not "
+            "dd.mm.yy hh.mm.ss; times are shown relative to 01.01.1985 00:00:00"
+        )
         non_compliant.append("start date/time")
+        start = datetime(1985, 1, 1)
     declared = _field_number(head[236:244], "'number of data records'", path)
     duration = _field_number(head[244:252], "'duration of a data record'", path, integer=False)
     if declared < -1:

@@ -129,7 +129,7 @@ def read_edf_annotations(path: str | Path) -> EdfAnnotations:
         columns.append(np.asarray(records[:, begin : begin + samples[index] * bytes_per_sample]))
     del records
     first_record_onset, annotations = _parse_records(columns, path)
-    start = _header_start(header)
+    start = _scoring_start(header)
     if start is not None:
         start += timedelta(seconds=first_record_onset)
     shifted = [
@@ -262,7 +262,15 @@ def _header_int(raw: bytes, what: str, path: Path) -> int:
         ) from None
 
 
-def _header_start(header: bytes) -> datetime | None:
+def header_start(header: bytes) -> datetime | None:
+    """The start date/time in the first 256 bytes of an EDF(+) header; ``None`` if unreadable.
+
+    Examples
+    --------
+    >>> head = b" " * 88 + b"Startdate 02-JAN-2026".ljust(80) + b"02.01.2623.15.00"
+    >>> header_start(head)
+    datetime.datetime(2026, 1, 2, 23, 15)
+    """
     text = header.decode("latin-1")
     try:
         day, month, year = (int(x) for x in text[168:176].split("."))
@@ -270,10 +278,7 @@ def _header_start(header: bytes) -> datetime | None:
     except ValueError:
         return None
     # EDF+ keeps the 4-digit year in the recording field; plain EDF clips to 1985-2084.
-    recording = text[88:168]
-    if recording.startswith("Startdate X") and text[168:184] == "01.01.8500.00.00":
-        return None  # EDF+ for "start unknown" (what write_edf_annotations writes for None)
-    match = re.match(r"Startdate \d{2}-([A-Z]{3})-(\d{4})", recording)
+    match = re.match(r"Startdate \d{2}-([A-Z]{3})-(\d{4})", text[88:168])
     if match and match.group(1) in _MONTHS:
         year = int(match.group(2))
     else:
@@ -282,6 +287,13 @@ def _header_start(header: bytes) -> datetime | None:
         return datetime(year, month, day, hour, minute, second)
     except ValueError:
         return None
+
+
+def _scoring_start(header: bytes) -> datetime | None:
+    text = header.decode("latin-1")
+    if text[88:168].startswith("Startdate X") and text[168:184] == "01.01.8500.00.00":
+        return None  # EDF+ for "start unknown" (what write_edf_annotations writes for None)
+    return header_start(header)
 
 
 def _field(text: str, width: int) -> str:
