@@ -582,7 +582,8 @@ def _profusion_stage(text: str | None, path: Path) -> int:
         return parse_stage((text or "").strip())
     except ValueError:
         raise HypnogramError(
-            f"has a SleepStage value {text!r} that is not a Profusion stage code (0-5, 9)",
+            f"has a SleepStage value {text!r} that is not a Profusion stage code (0-5, 9); "
+            "correct it or re-export the scoring",
             path,
         ) from None
 
@@ -595,7 +596,10 @@ def _xml_float(text: str | None, default: float | None, path: Path) -> float:
     try:
         return float(text)
     except ValueError:
-        raise HypnogramError(f"has {text.strip()!r} where seconds were expected", path) from None
+        raise HypnogramError(
+            f"has {text.strip()!r} where seconds were expected; correct it or re-export it",
+            path,
+        ) from None
 
 
 def _nsrr_clock(text: str) -> datetime | None:
