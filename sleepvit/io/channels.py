@@ -52,7 +52,7 @@ from pathlib import Path
 from sleepvit.errors import ChannelMappingError
 from sleepvit.slots import EEG_SLOTS, SLOT_NAMES
 
-ANNOTATION_LABELS = ("EDF ANNOTATIONS", "BDF ANNOTATIONS")
+_ANNOTATION_KEYS = {"EDFANNOTATIONS", "BDFANNOTATIONS"}
 
 _ELECTRODE_ALIASES = {
     "A1": "M1",
@@ -147,6 +147,15 @@ def compact(label: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", label.upper().replace("µ", "U").replace("μ", "U"))
 
 
+def is_annotation_label(label: str) -> bool:
+    """Whether ``label`` names an EDF+/BDF+ annotation signal, however it is cased or spaced.
+
+    >>> is_annotation_label("EDF Annotations"), is_annotation_label("edf_annotations")
+    (True, True)
+    """
+    return compact(label) in _ANNOTATION_KEYS
+
+
 def _electrode(token: str) -> tuple[str, bool] | None:
     """Canonical electrode of one label part, and whether it was an A-named mastoid."""
     name = compact(token)
@@ -229,7 +238,7 @@ def _alias_rank(label: str) -> tuple[str, int] | None:
 
 def _classify(label: str) -> tuple[str, tuple[int, int]] | None:
     """Slot and preference key of one stored channel, or ``None`` if it feeds no slot."""
-    if compact(label) in (compact(a) for a in ANNOTATION_LABELS) or _is_never(label):
+    if is_annotation_label(label) or _is_never(label):
         return None
     derivation = parse_derivation(label)
     if derivation is not None:

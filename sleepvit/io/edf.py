@@ -32,11 +32,10 @@ import numpy as np
 
 from sleepvit.errors import ChannelMappingError, InvalidRecordingError
 from sleepvit.io.channels import (
-    ANNOTATION_LABELS,
     SlotChoice,
     SourceChannel,
     choose_channels,
-    compact,
+    is_annotation_label,
     load_channel_map,
     require_eeg,
 )
@@ -75,7 +74,7 @@ class SignalHeader:
 
     @property
     def is_annotation(self) -> bool:
-        return compact(self.label) in {compact(a) for a in ANNOTATION_LABELS}
+        return is_annotation_label(self.label)
 
     @property
     def gain(self) -> float:

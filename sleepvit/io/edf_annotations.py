@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from sleepvit.errors import HypnogramError
+from sleepvit.io.channels import is_annotation_label
 from sleepvit.study import Annotation
 
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_ANNOTATION_LABELS = ("EDF Annotations", "BDF Annotations")
 # Signal header fields in the order the spec lays them out, with their widths.
 _SIGNAL_FIELDS = (
     ("label", 16),
@@ -98,7 +98,7 @@ def read_edf_annotations(path: str | Path) -> EdfAnnotations:
         raise HypnogramError("has a truncated EDF header; re-export the file", path)
     fields = _signal_fields(signal_header, n_signals)
     annotation_signals = [
-        i for i, label in enumerate(fields["label"]) if label in _ANNOTATION_LABELS
+        i for i, label in enumerate(fields["label"]) if is_annotation_label(label)
     ]
     if not annotation_signals:
         raise HypnogramError(
