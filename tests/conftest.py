@@ -3,14 +3,19 @@
 ``hospital_night`` and ``sleep_edf_night`` are ``(edf_path, hypnogram_path)`` of a 25-min
 night whose stages are :data:`FIXTURE_STAGES` (10 epochs each of W, N1, N2, N3, REM).
 Generated once per test session; nothing large is stored in the repository.
+``render_nights`` and ``save_tiny_weights`` make model inputs and a tiny weights folder for the
+tests that score, export or batch-process nights.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from sleepvit.io import load_study
+from sleepvit.rendering import RenderConfig, render_epochs
 from sleepvit.synth import simulate_night, write_night
 
 FIXTURE_STAGES: tuple[str, ...] = tuple(
@@ -55,3 +60,78 @@ def hospital_night(simulated_night_factory) -> tuple[Path, Path]:
 def sleep_edf_night(simulated_night_factory) -> tuple[Path, Path]:
     """A 25-min Sleep-EDF-style night (Fpz-Cz, Pz-Oz, EOG at 100 Hz) and its hypnogram."""
     return simulated_night_factory("sleep-edf", stages=FIXTURE_STAGES)
+
+
+@pytest.fixture(scope="session")
+def render_nights():
+    """``render(nights) -> (images, present)`` of ``(edf_path, _)`` nights, epochs concatenated."""
+
+    def render(nights):
+        images, present = [], []
+        for edf, _ in nights:
+            rendered = render_epochs(load_study(edf), RenderConfig())
+            images.append(rendered.images)
+            present.append(np.repeat(rendered.present[None], len(rendered.images), axis=0))
+        return np.concatenate(images), np.concatenate(present)
+
+    return render
+
+
+@pytest.fixture(scope="session")
+def save_tiny_weights():
+    """``save(folder, seed=0, dim=32, depth=2, context=5, train_on=None) -> folder``.
+
+    A tiny weights folder; with ``train_on=(images, present, labels)`` briefly trained, so that
+    its stages depend on the epochs (an untrained model scores every epoch alike).
+    """
+    return _save_tiny_weights
+
+
+def _save_tiny_weights(folder, seed=0, dim=32, depth=2, context=5, train_on=None):
+    import torch
+
+    from sleepvit.models.artifacts import save_artifacts
+    from sleepvit.models.configs import EpochViTConfig, SequenceConfig
+    from sleepvit.models.epoch_vit import EpochViT
+    from sleepvit.models.sequence import SequenceTransformer
+
+    torch.manual_seed(seed)
+    vit = EpochViT(EpochViTConfig(dim=dim, depth=depth, heads=2, drop_path=0.0))
+    seq = SequenceTransformer(
+        SequenceConfig(embed_dim=dim, dim=32, depth=1, heads=2, context=context, dropout=0.0)
+    )
+    if train_on is not None:
+        _train(vit, seq, *(torch.from_numpy(a) for a in train_on))
+    save_artifacts(
+        folder, vit.eval(), seq.eval(), render_config=RenderConfig(), temperature=1.5, name="tiny"
+    )
+    return folder
+
+
+def _train(vit, seq, images, present, labels, steps=15):
+    """A few full-batch steps: enough for stages to follow the signals, not a real training."""
+    import torch
+
+    from sleepvit.models.backends import sliding_windows
+
+    labels = labels.long()
+    optimizer = torch.optim.AdamW(vit.parameters(), lr=5e-3)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(vit(images, present)[0], labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        embeddings = vit.eval()(images, present)[1].numpy()
+    context = seq.config.context
+    windows, valid, pad = sliding_windows(embeddings, context)
+    padded = np.pad(labels.numpy(), pad)
+    targets = torch.from_numpy(np.lib.stride_tricks.sliding_window_view(padded, context).copy())
+    windows, valid = torch.from_numpy(windows.copy()), torch.from_numpy(valid.copy())
+    optimizer = torch.optim.AdamW(seq.parameters(), lr=5e-3)
+    for _ in range(steps):
+        logits = seq(windows, valid)
+        loss = torch.nn.functional.cross_entropy(logits[valid], targets[valid])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()

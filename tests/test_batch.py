@@ -29,19 +29,17 @@ PATIENT_CODE = "SIM-002026"
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory, hospital_night, fixture_stages):
+def weights(tmp_path_factory, hospital_night, fixture_stages, render_nights, save_tiny_weights):
     """Tiny weights trained a few steps on the fixture night, so that stages vary by epoch,
     exported to fp32 ONNX: scoring runs in ONNX Runtime as by default, and worker processes
     start without importing torch."""
-    from test_onnx import _rendered, _save_tiny
-
     from sleepvit.models.artifacts import load_artifacts
     from sleepvit.models.export import export_fp32
 
-    images, present = _rendered([hospital_night])
+    images, present = render_nights([hospital_night])
     labels = np.array([parse_stage(s) for s in fixture_stages])
     folder = tmp_path_factory.mktemp("weights") / "tiny"
-    _save_tiny(folder, train_on=(images, present, labels))
+    save_tiny_weights(folder, train_on=(images, present, labels))
     export_fp32(load_artifacts(folder), folder)
     return folder
 

@@ -17,10 +17,8 @@ import pytest
 from sleepvit.cli import main
 from sleepvit.errors import ModelError
 from sleepvit.hypnogram import parse_stage
-from sleepvit.io import load_study
 from sleepvit.models.backends import load_backend
 from sleepvit.models.onnx_runtime import ARCHITECTURE_KEY, QUANTIZATION_KEY, onnx_filename
-from sleepvit.rendering import RenderConfig, render_epochs
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
@@ -29,74 +27,17 @@ REPO = Path(__file__).resolve().parents[1]
 ONNX_FILES = [onnx_filename(m, p) for m in ("epoch_vit", "sequence") for p in ("fp32", "int8")]
 
 
-def _rendered(nights):
-    images, present = [], []
-    for edf, _ in nights:
-        rendered = render_epochs(load_study(edf), RenderConfig())
-        images.append(rendered.images)
-        present.append(np.repeat(rendered.present[None], len(rendered.images), axis=0))
-    return np.concatenate(images), np.concatenate(present)
-
-
-def _save_tiny(folder, seed=0, dim=32, depth=2, context=5, train_on=None):
-    """A tiny weights folder; with ``train_on=(images, present, labels)`` briefly trained,
-    so that its stages depend on the epochs (an untrained model scores every epoch alike)."""
-    from sleepvit.models.artifacts import save_artifacts
-    from sleepvit.models.configs import EpochViTConfig, SequenceConfig
-    from sleepvit.models.epoch_vit import EpochViT
-    from sleepvit.models.sequence import SequenceTransformer
-
-    torch.manual_seed(seed)
-    vit = EpochViT(EpochViTConfig(dim=dim, depth=depth, heads=2, drop_path=0.0))
-    seq = SequenceTransformer(
-        SequenceConfig(embed_dim=dim, dim=32, depth=1, heads=2, context=context, dropout=0.0)
-    )
-    if train_on is not None:
-        _train(vit, seq, *(torch.from_numpy(a) for a in train_on))
-    save_artifacts(
-        folder, vit.eval(), seq.eval(), render_config=RenderConfig(), temperature=1.5, name="tiny"
-    )
-    return folder
-
-
-def _train(vit, seq, images, present, labels, steps=15):
-    """A few full-batch steps: enough for stages to follow the signals, not a real training."""
-    from sleepvit.models.backends import sliding_windows
-
-    labels = labels.long()
-    optimizer = torch.optim.AdamW(vit.parameters(), lr=5e-3)
-    for _ in range(steps):
-        loss = torch.nn.functional.cross_entropy(vit(images, present)[0], labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        embeddings = vit.eval()(images, present)[1].numpy()
-    context = seq.config.context
-    windows, valid, pad = sliding_windows(embeddings, context)
-    padded = np.pad(labels.numpy(), pad)
-    targets = torch.from_numpy(np.lib.stride_tricks.sliding_window_view(padded, context).copy())
-    windows, valid = torch.from_numpy(windows.copy()), torch.from_numpy(valid.copy())
-    optimizer = torch.optim.AdamW(seq.parameters(), lr=5e-3)
-    for _ in range(steps):
-        logits = seq(windows, valid)
-        loss = torch.nn.functional.cross_entropy(logits[valid], targets[valid])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-
 @pytest.fixture(scope="module")
-def fixture_epochs(hospital_night, sleep_edf_night, fixture_stages):
-    images, present = _rendered([hospital_night, sleep_edf_night])
+def fixture_epochs(hospital_night, sleep_edf_night, fixture_stages, render_nights):
+    images, present = render_nights([hospital_night, sleep_edf_night])
     labels = np.array([parse_stage(s) for s in fixture_stages] * 2)
     return images, present, labels
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, fixture_epochs):
+def exported(tmp_path_factory, fixture_epochs, save_tiny_weights):
     """A briefly trained tiny model, exported with ``sleepvit export-int8``; and its output."""
-    folder = _save_tiny(tmp_path_factory.mktemp("weights") / "tiny", train_on=fixture_epochs)
+    folder = save_tiny_weights(tmp_path_factory.mktemp("weights") / "tiny", train_on=fixture_epochs)
     code = main(["export-int8", str(folder)])
     assert code == 0
     return folder
@@ -234,12 +175,12 @@ def test_missing_onnx_file_suggests_export_int8(exported, tmp_path):
     load_backend(folder, "onnx-fp32")  # the other precision is still complete
 
 
-def test_onnx_of_another_architecture_is_refused(exported, tmp_path):
+def test_onnx_of_another_architecture_is_refused(exported, tmp_path, save_tiny_weights):
     from sleepvit.models.artifacts import load_artifacts
     from sleepvit.models.export import export_fp32
 
     def exported_epoch_vit(**size) -> bytes:
-        folder = _save_tiny(tmp_path / str(size), **size)
+        folder = save_tiny_weights(tmp_path / str(size), **size)
         export_fp32(load_artifacts(folder), folder)
         return (folder / "epoch_vit.fp32.onnx").read_bytes()
 
