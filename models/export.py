@@ -65,7 +65,6 @@ from sleepvit.models.onnx_runtime import (
     sequence_signature,
 )
 from sleepvit.models.parity import MIN_AGREEMENT
-from sleepvit.models.sequence import SequenceTransformer
 from sleepvit.rendering.config import RenderConfig
 
 OPSET = 17
@@ -150,17 +149,6 @@ class EpochViTGraph(nn.Module):
         return logits, embedding, attention_rollout(probabilities, c.n_slots, c.n_cols)
 
 
-class SequenceGraph(nn.Module):
-    """The computation exported as ``sequence.*.onnx``: one full window of epochs."""
-
-    def __init__(self, model: SequenceTransformer):
-        super().__init__()
-        self.model = model
-
-    def forward(self, embeddings: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        return self.model(embeddings, valid)
-
-
 def _example_inputs(artifacts: Artifacts) -> dict[str, dict[str, np.ndarray]]:
     """Small deterministic inputs (one slot absent) to trace with and to verify the export."""
     vit, seq = artifacts.config.epoch_vit, artifacts.config.sequence
@@ -217,7 +205,7 @@ def export_fp32(artifacts: Artifacts, workdir: Path) -> dict[str, Path]:
     examples = _example_inputs(artifacts)
     graphs = {
         EPOCH_VIT: (EpochViTGraph(artifacts.epoch_vit), epoch_vit_signature(config)),
-        SEQUENCE: (SequenceGraph(artifacts.sequence), sequence_signature(config)),
+        SEQUENCE: (artifacts.sequence, sequence_signature(config)),
     }
     paths = {}
     for model, (graph, signature) in graphs.items():
@@ -265,14 +253,17 @@ def _verify_fp32(artifacts: Artifacts, workdir: Path, examples: dict) -> None:
         )
 
 
+def _batches(feed: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """``feed`` cut into feeds of ``BATCH`` epoch images (or windows)."""
+    n = len(next(iter(feed.values())))
+    return [{k: v[i : i + BATCH] for k, v in feed.items()} for i in range(0, n, BATCH)]
+
+
 class _Batches(CalibrationDataReader):
     """Feeds of ``BATCH`` epoch images (or windows) for ONNX Runtime's calibrator."""
 
     def __init__(self, feeds: dict[str, np.ndarray]):
-        n = len(next(iter(feeds.values())))
-        self._batches: Iterator[dict] = iter(
-            [{k: v[i : i + BATCH] for k, v in feeds.items()} for i in range(0, n, BATCH)]
-        )
+        self._batches: Iterator[dict] = iter(_batches(feeds))
 
     def get_next(self) -> dict | None:
         return next(self._batches, None)
@@ -425,11 +416,7 @@ def measure_candidates(
 
 
 def _run_batched(model: OnnxModel, feed: dict[str, np.ndarray], outputs) -> list[np.ndarray]:
-    n = len(next(iter(feed.values())))
-    parts = [
-        model.run({k: v[i : i + BATCH] for k, v in feed.items()}, outputs)
-        for i in range(0, n, BATCH)
-    ]
+    parts = [model.run(batch, outputs) for batch in _batches(feed)]
     return [np.concatenate([p[j] for p in parts]) for j in range(len(outputs))]
 
 
@@ -537,13 +524,17 @@ def export_int8(
         held_out = rendered_simulated_epochs(config.render_config, held_out_seeds, hours)
         fp32_files = [onnx_filename(model, "fp32") for model in (EPOCH_VIT, SEQUENCE)]
         int8_files = [onnx_filename(model, "int8") for model in (EPOCH_VIT, SEQUENCE)]
+        feeds = {
+            EPOCH_VIT: calibration,
+            SEQUENCE: _sequence_feed(work, config, calibration),
+        }
         builds = {}
         for name in METHODS if method == "auto" else (method,):
             builds[name] = work / name  # each recipe next to (links to) its fp32 files
             builds[name].mkdir()
             for filename in fp32_files:
                 (builds[name] / filename).symlink_to(work / filename)
-            quantize_pair(builds[name], name, config, calibration)
+            quantize_pair(builds[name], name, config, feeds)
         candidates = measure_candidates(builds, config, held_out, threads)
         chosen = choose_quantization(candidates)
         sources = {f: work / f for f in fp32_files} | {
@@ -561,9 +552,11 @@ def export_int8(
         )
 
 
-def quantize_pair(folder: Path, method: str, config, calibration: dict[str, np.ndarray]) -> None:
-    """Quantize both fp32 models of ``folder`` next to them and check that they load."""
-    feeds = {EPOCH_VIT: calibration, SEQUENCE: _sequence_feed(folder, config, calibration)}
+def quantize_pair(folder: Path, method: str, config, feeds: dict[str, dict]) -> None:
+    """Quantize both fp32 models of ``folder`` next to them and check that they load.
+
+    ``feeds`` maps each model to its calibration inputs (input name → array).
+    """
     for model in (EPOCH_VIT, SEQUENCE):
         target = folder / onnx_filename(model, "int8")
         quantize(folder / onnx_filename(model, "fp32"), target, method, feeds[model])
