@@ -44,8 +44,16 @@ def cpu_int8_features() -> str:
     return ", ".join(flag for flag in wanted if flag in flags) or "none (no VNNI/AMX)"
 
 
-def _prepare_weights(weights: Path | None, workdir: Path) -> tuple[Path, list[str]]:
-    """A weights folder with ONNX files to measure, and notes on what had to be made."""
+def measurable_weights(weights: Path | None, workdir: Path) -> tuple[Path, list[str]]:
+    """A weights folder with ONNX files to measure, and notes on what had to be made.
+
+    ``weights`` (default: the shipped demo weights) is used as it is when complete; without a
+    ``config.json`` a freshly initialised default-size model is saved in ``workdir``, and
+    without ONNX files a copy in ``workdir`` is exported. ``bench infer`` and ``bench night``
+    share it.
+
+    >>> folder, notes = measurable_weights(None, Path("/tmp/bench"))  # doctest: +SKIP
+    """
     from sleepvit.models.artifacts import CONFIG_FILE, default_weights_dir
     from sleepvit.models.export import export_int8
 
@@ -184,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(THREADS)
     weights = Path(args.weights) if getattr(args, "weights", None) else None
     with work_folder(args.workdir, prefix="sleepvit-bench-infer-") as workdir:
-        folder, notes = _prepare_weights(weights, workdir)
+        folder, notes = measurable_weights(weights, workdir)
         config = read_config(folder)
         images, present = _night_epochs(config.render_config, args.hours, workdir)
         rows = measure(folder, images, present, args.repeat)

@@ -196,7 +196,7 @@ def goals(ours: dict, yasa: dict) -> dict[str, bool]:
 def run(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from sleepvit.bench.infer import _prepare_weights
+    from sleepvit.bench.infer import measurable_weights
     from sleepvit.errors import SleepVitError
 
     if importlib.util.find_spec("yasa") is None:
@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     weights = Path(args.weights) if getattr(args, "weights", None) else None
     repeat = max(1, args.repeat)
     with work_folder(args.workdir, prefix="sleepvit-bench-night-") as workdir:
-        folder, notes = _prepare_weights(weights, workdir)
+        folder, notes = measurable_weights(weights, workdir)
         edf = _simulate(workdir, args.hours)
         ours = _measure(["sleepvit", str(edf), str(folder), str(workdir / "scored"), str(repeat)])
         yasa = _measure(["yasa", str(edf), str(repeat)])
