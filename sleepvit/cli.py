@@ -440,7 +440,7 @@ def _add_export_int8(sub: argparse._SubParsersAction) -> None:
         help="export a weights folder to ONNX (fp32 + int8) for the torch-free runtime",
         description="Export EpochViT and the SequenceTransformer of WEIGHTS to ONNX, quantize "
         "them to int8 with ONNX Runtime (dynamic and static QDQ calibrated on rendered "
-        "simulated epochs; the faster one that agrees with fp32 on >= 98 %% of epochs is kept) "
+        "simulated epochs; the faster one that agrees with fp32 on >= 98 % of epochs is kept) "
         "and write epoch_vit/sequence .fp32.onnx and .int8.onnx into WEIGHTS. Needs the train "
         "extra.",
     )
@@ -484,7 +484,7 @@ def _add_parity(sub: argparse._SubParsersAction) -> None:
         description="Score scored nights with two backends of WEIGHTS (default torch fp32 vs "
         "onnx-int8) and print epoch agreement, max probability difference, κ against the "
         "expert scoring for both and per-stage F1 changes as a Markdown table. Exit code 1 if "
-        "agreement < 98 %% or |Δκ| > 0.01.",
+        "agreement < 98 % or |Δκ| > 0.01.",
     )
     p.add_argument("weights", help="weights folder with safetensors and ONNX files")
     p.add_argument("--data", required=True, help="folder of EDF + hypnogram files, or manifest CSV")
