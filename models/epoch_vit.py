@@ -41,14 +41,23 @@ def key_padding_bias(keep: torch.Tensor) -> torch.Tensor:
     return ((~keep).to(torch.float32) * _MASKED)[:, None, None, :]
 
 
-def attention_probabilities(block: Block, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Softmax attention ``[B, heads, N, N]`` that ``block`` computes for input tokens ``x``."""
+def queries_keys_values(block: Block, x: torch.Tensor):
+    """Per-head ``q, k, v`` ``[B, heads, N, head_dim]`` of a timm ``Block`` for tokens ``x``.
+
+    The same steps as timm's fused attention up to the score product (q and k normalised, q
+    not yet scaled), for the code that needs the attention probabilities as a tensor.
+    """
     attn = block.attn
     b, n, _ = x.shape
     qkv = attn.qkv(block.norm1(x)).reshape(b, n, 3, attn.num_heads, attn.head_dim)
-    q, k, _ = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-    q, k = attn.q_norm(q), attn.k_norm(k)
-    scores = (q * attn.scale) @ k.transpose(-2, -1)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    return attn.q_norm(q), attn.k_norm(k), v
+
+
+def attention_probabilities(block: Block, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Softmax attention ``[B, heads, N, N]`` that ``block`` computes for input tokens ``x``."""
+    q, k, _ = queries_keys_values(block, x)
+    scores = (q * block.attn.scale) @ k.transpose(-2, -1)
     return (scores + bias).softmax(dim=-1)
 
 

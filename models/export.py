@@ -52,7 +52,7 @@ from sleepvit.errors import ModelError
 from sleepvit.io.atomic import atomic_path
 from sleepvit.models.artifacts import Artifacts, load_artifacts
 from sleepvit.models.backends import sliding_windows, softmax
-from sleepvit.models.epoch_vit import EpochViT
+from sleepvit.models.epoch_vit import EpochViT, queries_keys_values
 from sleepvit.models.onnx_runtime import (
     ARCHITECTURE_KEY,
     EPOCH_VIT,
@@ -86,9 +86,7 @@ def _explicit_attention(block: nn.Module, x: torch.Tensor, key_bias: torch.Tenso
     """
     attn = block.attn
     b, n, _ = x.shape
-    qkv = attn.qkv(block.norm1(x)).reshape(b, n, 3, attn.num_heads, attn.head_dim)
-    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-    q, k = attn.q_norm(q), attn.k_norm(k)
+    q, k, v = queries_keys_values(block, x)
     q = torch.cat([q * attn.scale, torch.ones_like(q[..., :1])], dim=-1)
     k = torch.cat([k, key_bias.unsqueeze(1).expand(-1, attn.num_heads, -1, -1)], dim=-1)
     probs = (q @ k.transpose(-2, -1)).softmax(dim=-1)
