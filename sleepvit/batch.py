@@ -331,8 +331,8 @@ def score_batch(jobs: list[NightJob], options: ScoreOptions) -> list[NightOutcom
     loaded before any night is touched, so missing weights fail at once. Outcomes come back
     in the order of ``jobs``; progress goes to stderr, one line per night to stdout.
     """
+    from sleepvit.models.backends import load_backend
     from sleepvit.outputs import outputs_complete
-    from sleepvit.pipeline import load_backend
 
     outcomes: dict[int, NightOutcome] = {}
     todo = []
@@ -345,7 +345,7 @@ def score_batch(jobs: list[NightJob], options: ScoreOptions) -> list[NightOutcom
     threads = threads_per_process(workers)
     # Loaded before any night is touched, so that missing weights fail at once; with several
     # workers each process loads its own.
-    scorer = load_backend(options.backend, options.weights, threads=threads) if todo else None
+    scorer = load_backend(options.weights, options.backend, threads=threads) if todo else None
     if scorer is not None:
         print(f"model {scorer.model_name} {scorer.config.version}, backend {scorer.name}")
     with _Progress(jobs, workers) as progress:
@@ -366,9 +366,9 @@ _WORKER: dict = {}
 
 
 def _start_worker(events, options: ScoreOptions, threads: int) -> None:
-    from sleepvit.pipeline import load_backend
+    from sleepvit.models.backends import load_backend
 
-    _WORKER["scorer"] = load_backend(options.backend, options.weights, threads=threads)
+    _WORKER["scorer"] = load_backend(options.weights, options.backend, threads=threads)
     _WORKER["events"] = events
 
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from sleepvit.io.atomic import atomic_open
 from sleepvit.metrics.agreement import agreement, confusion_matrix_png
-from sleepvit.pipeline import load_backend
+from sleepvit.models.backends import load_backend
 from sleepvit.train.cache import RenderCache, default_cache_dir
 from sleepvit.train.calibration import expected_calibration_error
 from sleepvit.train.data import DataSetError, discover_nights, trim_wake
@@ -107,7 +107,7 @@ def evaluate(
             raise DataSetError(
                 f"no night in split {split!r}; check the manifest's split column", data
             )
-    scorer = load_backend(backend, weights)
+    scorer = load_backend(weights, backend)
     cache = RenderCache(cache_dir or default_cache_dir(), scorer.render_config, channel_map)
 
     truths, predicted, sequence_probs, per_night = [], {k: [] for k in OUTPUTS}, [], []

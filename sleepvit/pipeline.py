@@ -1,6 +1,7 @@
 """Scoring a night: load → render → EpochViT → SequenceTransformer → Hypnogram.
 
-:func:`score_night` is the one entry point the CLI, batch scoring, reports and the GUI share.
+:func:`score_study` scores a loaded night for ``sleepvit score`` (via :mod:`sleepvit.batch`)
+and the benchmarks; :func:`score_night` does the same for one file by path.
 The models run in a *backend* of :mod:`sleepvit.models.backends` chosen by name:
 ``onnx-int8`` (default, ONNX Runtime, no torch), ``onnx-fp32`` or ``torch`` (fp32, needs the
 ``train`` extra).
@@ -15,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from sleepvit.hypnogram import STAGES, Hypnogram
-from sleepvit.models.backends import DEFAULT_BACKEND, Backend, NightScores, softmax
-from sleepvit.models.backends import load_backend as load_model_backend
+from sleepvit.models.backends import DEFAULT_BACKEND, Backend, NightScores, load_backend, softmax
 from sleepvit.study import Study
 
 RENDER_BLOCK = 100
@@ -28,28 +28,8 @@ Progress = Callable[[str, int], None]
 """``progress(stage, epochs_done)`` after each block of ``render`` and ``epoch_vit``."""
 
 
-def load_backend(
-    backend: str = DEFAULT_BACKEND, weights: str | Path | None = None, threads: int | None = None
-) -> Backend:
-    """The models of ``weights`` (default: the shipped demo weights) in ``backend``.
-
-    A thin alias of :func:`sleepvit.models.backends.load_backend` in CLI argument order;
-    ``threads`` caps the CPU threads of the runtime (default: its own choice).
-
-    Examples
-    --------
-    >>> from sleepvit.errors import ModelError
-    >>> try:
-    ...     load_backend("onnx-int16")
-    ... except ModelError as error:
-    ...     print(error)
-    unknown backend 'onnx-int16'; choose --backend onnx-int8, onnx-fp32 or torch
-    """
-    return load_model_backend(weights, backend, threads)
-
-
 def score_study(
-    study: Study, scorer, progress: Progress | None = None
+    study: Study, scorer: Backend, progress: Progress | None = None
 ) -> tuple[Hypnogram, NightScores]:
     """Stages of a loaded night with ``scorer`` (see :func:`load_backend`).
 
@@ -122,7 +102,7 @@ def score_night(
     """
     from sleepvit.io import load_study
 
-    scorer = load_backend(backend, weights)
+    scorer = load_backend(weights, backend)
     hypnogram, _ = score_study(load_study(path, channel_map=channel_map), scorer)
     return hypnogram
 

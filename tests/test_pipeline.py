@@ -13,7 +13,8 @@ from sleepvit.cli import main
 from sleepvit.errors import SleepVitError
 from sleepvit.evaluate import format_score
 from sleepvit.hypnogram import STAGES
-from sleepvit.pipeline import load_backend, score_night
+from sleepvit.models.backends import load_backend
+from sleepvit.pipeline import score_night
 from sleepvit.rendering import RenderConfig
 from sleepvit.train.data import NightRecord, write_manifest
 
@@ -84,7 +85,7 @@ def test_unknown_backend_and_missing_weights_are_one_line_errors(
     tmp_path, capsys, tiny_weights, hospital_night
 ):
     with pytest.raises(SleepVitError, match="backend"):
-        load_backend("no-such-backend", tiny_weights)
+        load_backend(tiny_weights, "no-such-backend")
 
     edf, _ = hospital_night
     missing = tmp_path / "no-weights"

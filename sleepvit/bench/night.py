@@ -64,10 +64,10 @@ def _sleepvit_runs(edf: Path, weights: Path, out: Path, repeat: int) -> dict:
     """Score ``edf`` ``repeat + 1`` times in this process, as ``sleepvit score`` does."""
     started = time.perf_counter()
     from sleepvit.batch import NightJob, ScoreOptions, score_recording
+    from sleepvit.models.backends import load_backend
     from sleepvit.outputs import output_paths
-    from sleepvit.pipeline import load_backend
 
-    scorer = load_backend("onnx-int8", weights, threads=THREADS)
+    scorer = load_backend(weights, "onnx-int8", threads=THREADS)
     setup_s = time.perf_counter() - started
     runs = []
     for _ in range(repeat + 1):
