@@ -112,7 +112,7 @@ def compare_backends(
 
     ref = load_backend(weights, reference, threads)
     cand = load_backend(weights, candidate, threads)
-    truth, stages, vit_stages, max_dp, n_nights = [], {"ref": [], "cand": []}, [], 0.0, 0
+    truth, stages, vit_agrees, max_dp, n_nights = [], {"ref": [], "cand": []}, [], 0.0, 0
     for edf_path, hypnogram_path in nights:
         study = load_study(edf_path, channel_map=channel_map)
         rendered = render_epochs(study, ref.render_config)
@@ -125,7 +125,7 @@ def compare_backends(
         truth.append(expert[:n])
         for key in stages:
             stages[key].append(scores[key].sequence[:n].argmax(axis=1))
-        vit_stages.append(
+        vit_agrees.append(
             scores["ref"].epoch_vit[:n].argmax(axis=1) == scores["cand"].epoch_vit[:n].argmax(1)
         )
         max_dp = max(max_dp, float(np.abs(scores["ref"].sequence - scores["cand"].sequence).max()))
@@ -139,7 +139,7 @@ def compare_backends(
         n_nights=n_nights,
         n_epochs=int(truth.size),
         agreement=float(np.mean(ref_stages == cand_stages)),
-        epoch_vit_agreement=float(np.mean(np.concatenate(vit_stages))),
+        epoch_vit_agreement=float(np.mean(np.concatenate(vit_agrees))),
         max_abs_dp=max_dp,
         kappa_reference=ref_metrics["kappa"],
         kappa_candidate=cand_metrics["kappa"],
