@@ -15,7 +15,6 @@ from sleepvit.evaluate import format_score
 from sleepvit.hypnogram import STAGES
 from sleepvit.models.backends import load_backend
 from sleepvit.pipeline import score_night
-from sleepvit.rendering import RenderConfig
 from sleepvit.train.data import NightRecord, write_manifest
 
 torch = pytest.importorskip("torch")
@@ -24,20 +23,9 @@ CSV_COLUMNS = ["epoch", "onset_s", "stage", "confidence", "p_W", "p_N1", "p_N2",
 
 
 @pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
+def tiny_weights(tmp_path_factory, save_tiny_weights):
     """An untrained but complete weights folder: scoring must work whatever the weights."""
-    from sleepvit.models.artifacts import save_artifacts
-    from sleepvit.models.configs import EpochViTConfig, SequenceConfig
-    from sleepvit.models.epoch_vit import EpochViT
-    from sleepvit.models.sequence import SequenceTransformer
-
-    torch.manual_seed(0)
-    render_config = RenderConfig()
-    vit = EpochViT(EpochViTConfig.for_render_config(render_config, dim=32, depth=1, heads=2))
-    seq = SequenceTransformer(SequenceConfig(embed_dim=32, dim=32, depth=1, heads=2, context=5))
-    folder = tmp_path_factory.mktemp("weights") / "tiny"
-    save_artifacts(folder, vit, seq, render_config=render_config, temperature=1.5, name="tiny")
-    return folder
+    return save_tiny_weights(tmp_path_factory.mktemp("weights") / "tiny", depth=1)
 
 
 def _sha(path) -> str:
