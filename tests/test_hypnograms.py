@@ -562,3 +562,13 @@ def test_simulated_night_pairs_and_aligns_with_its_scoring(request, night, fixtu
     hyp = read_hypnogram(hypnogram_path, study.start, study.duration_s)
     assert len(hyp) == study.n_epochs
     assert hyp.names() == list(fixture_stages)[: study.n_epochs]
+
+
+def test_damaged_annotation_list_in_edf_scoring_is_a_one_line_error(tmp_path):
+    path = tmp_path / "damaged.edf"
+    write_edf_annotations(path, START, [Annotation(0, 30, "Sleep stage W")])
+    raw = path.read_bytes()
+    path.write_bytes(raw.replace(b"+0\x1530\x14", b"x0\x1530\x14"))
+    with pytest.raises(HypnogramError, match="malformed annotation in data record 1") as exc:
+        read_hypnogram(path)
+    _assert_one_line_naming(exc, path)

@@ -314,3 +314,15 @@ def test_edf_plus_d_with_overlapping_onsets_is_read_back_to_back(tmp_path, caplo
         study = load_study(path)
     assert study.duration_s == SECONDS
     assert "record 61 starts before record 60 ends" in caplog.text
+
+
+def test_damaged_annotation_list_leaves_the_recording_readable(tmp_path):
+    path = _write(tmp_path / "night.edf")
+    raw = bytearray(path.read_bytes())
+    onset = raw.rindex(b"\x00", 0, raw.index(b"Lights off")) + 1
+    assert raw[onset : onset + 1] == b"+"
+    raw[onset] = ord("x")
+    path.write_bytes(bytes(raw))
+    study = load_study(path)
+    assert study.annotations == []
+    assert study.n_epochs == SECONDS // 30
