@@ -149,7 +149,7 @@ def evaluate(
 
 
 def _write(metrics: dict, per_night: list[dict], out: Path) -> None:
-    with atomic_open(out / "evaluation.json", "w") as handle:
+    with atomic_open(out / "evaluation.json", encoding="utf-8") as handle:
         json.dump(metrics, handle, indent=2)
     for key, title in zip(OUTPUTS, ("EpochViT alone", "EpochViT + sequence"), strict=True):
         m = metrics[key]
@@ -158,7 +158,7 @@ def _write(metrics: dict, per_night: list[dict], out: Path) -> None:
             out / f"confusion_{key}.png",
             title=f"{title}: κ = {format_score(m['kappa'])}, n = {m['n_epochs']} epochs",
         )
-    with atomic_open(out / "per_night.csv", "w", newline="") as handle:
+    with atomic_open(out / "per_night.csv", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=PER_NIGHT_COLUMNS, restval="")
         writer.writeheader()
         writer.writerows(per_night)
