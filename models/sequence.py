@@ -130,7 +130,8 @@ def score_night(
     device = next(model.parameters()).device
 
     def run_windows(windows: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        logits = model(torch.from_numpy(windows).to(device), torch.from_numpy(valid).to(device))
+        # A copy: a single window can come as a read-only view of the padded night.
+        logits = model(torch.tensor(windows, device=device), torch.tensor(valid, device=device))
         return logits.cpu().numpy()
 
     embeddings = torch.as_tensor(embeddings, dtype=torch.float32).cpu().numpy()
