@@ -80,8 +80,9 @@ def night_windows(
     padded with ``context // 2`` positions of ``fill`` at each end, so window ``j`` covers
     epochs ``j - context // 2 …`` and a night shorter than one window still gives windows.
     Returns ``windows [n_windows, context, ...]`` and ``valid`` bool ``[n_windows, context]``
-    (False on padding). Training on these windows (stage codes padded with -1, the ignore
-    index) shows the model the night's edges exactly as scoring does.
+    (False on padding). The training loop does not use them yet (it trains on full windows
+    inside each night); training on these windows, with stage codes padded with -1 (the
+    ignore index), would show the model the night's edges exactly as scoring does.
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""One scored night's output files, written all together or not at all.
+"""One scored night's output files: every file complete, none half-written.
 
 ``sleepvit score`` writes, per night, into one folder with ``STEM`` = the recording's stem:
 
@@ -11,9 +11,11 @@
 ``STEM.hypnogram.png``     the hypnogram with its confidence strip
 =========================  ==================================================================
 
-Each file is written atomically into a hidden staging folder next to the outputs and the
-set is moved into place only once every file is complete: a crash leaves the previous
-outputs of the night as they were and no partial file behind.
+Each file is written atomically into a hidden staging folder next to the outputs, and the
+set is moved into place (one ``os.replace`` per file) only once every file is complete: a
+crash while scoring or writing leaves the previous outputs of the night as they were and no
+partial file behind. Only a crash within the final renames — microseconds — could leave old
+and new files side by side, each of them complete.
 """
 
 from __future__ import annotations
@@ -152,8 +154,8 @@ def write_night_outputs(
 ) -> dict[str, Path]:
     """Write every output file of ``night`` as ``folder/STEM.*``; returns them by kind.
 
-    All files appear together: they are written into a staging folder first and moved into
-    place once all are complete. The time spent is recorded as ``timings_s["outputs"]``
+    The files are written into a staging folder first and moved into place once all are
+    complete (see the module docstring). The time spent is recorded as ``timings_s["outputs"]``
     (without the summary itself, which carries it).
 
     Examples
