@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from sleepvit.models.configs import EpochViTConfig
 
@@ -146,16 +145,6 @@ class EpochViT(nn.Module):
     def count_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-    def flops_per_epoch(self) -> int:
-        """Floating-point operations of one forward pass over one epoch image (all slots)."""
-        c = self.config
-        images = torch.zeros(1, c.height, c.width)
-        present = torch.ones(1, c.n_slots, dtype=torch.bool)
-        counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
-            self(images, present)
-        return int(counter.get_total_flops())
 
 
 @torch.no_grad()

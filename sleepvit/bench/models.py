@@ -72,7 +72,7 @@ def measure(dim: int, depth: int, heads: int, repeat: int) -> dict:
         "heads": heads,
         "params": model.count_parameters(),
         "weights_mb": model.count_parameters() * 4 / 1e6,
-        "gflops_per_epoch": model.flops_per_epoch() / 1e9,
+        "gflops_per_epoch": config.flops_per_epoch / 1e9,
         "forward_ms_per_epoch": forward_s * 1e3,
         "train_ms_per_epoch": train_s * 1e3,
         "train_cpu_ms_per_epoch": train_cpu_s * 1e3,
