@@ -28,8 +28,8 @@ def by_stage(w: float, n1: float, n2: float, n3: float, rem: float) -> np.ndarra
 
     Examples
     --------
-    >>> by_stage(1, 2, 3, 4, 5)[REM]
-    np.float32(5.0)
+    >>> by_stage(1, 2, 3, 4, 5)[REM].item()
+    5.0
     """
     return np.array([w, n1, n2, n3, rem], dtype=np.float32)
 
