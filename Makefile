@@ -1,22 +1,31 @@
 # Two entry points for a fresh machine (see README): `make demo` and `make test`.
-# Both create/refresh .venv; the install re-runs only when pyproject.toml changes.
+# Both build .venv from the lock file, exactly; the install re-runs only when pyproject.toml or
+# the lock changes. `make lock` refreshes the lock and `make test-latest` shows what the newest
+# releases would break, in a venv of their own.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-all
+INSTALL_LOG := $(VENV)/install.log
+LOCK := requirements/lock.txt
+PINS := requirements/pins.in
+PIP_TOOLS := pip-tools==7.6.2
+TOOLS_VENV := .venv-tools
+LATEST_VENV := .venv-latest
 DEMO_DIR := demo-output
 
-.PHONY: demo test venv clean lint
+.PHONY: demo test venv clean lint lock test-latest
 
 venv: $(INSTALLED)
 
-INSTALL_LOG := $(VENV)/install.log
-
-$(INSTALLED): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "installing SleepViT and its dependencies into $(VENV) (log: $(INSTALL_LOG))"
-	@( $(BIN)/python -m pip install --upgrade pip \
-	  && $(BIN)/python -m pip install -e '.[all]' ) > $(INSTALL_LOG) 2>&1 \
+# A fresh venv every time, so it holds the lock and nothing else; the package itself is
+# installed without build isolation, built by the locked setuptools.
+$(INSTALLED): pyproject.toml $(LOCK)
+	$(PYTHON) -m venv --clear $(VENV)
+	@echo "installing SleepViT and its locked dependencies into $(VENV) (log: $(INSTALL_LOG))"
+	@( $(BIN)/python -m pip install -r $(LOCK) \
+	  && $(BIN)/python -m pip install --no-deps --no-build-isolation -e . \
+	  && $(BIN)/python -m pip check ) > $(INSTALL_LOG) 2>&1 \
 	  || { tail -n 40 $(INSTALL_LOG); exit 1; }
 	touch $@
 
@@ -36,5 +45,21 @@ test: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check sleepvit rendering models gui tests
 
+# Resolve the newest releases that pyproject.toml's ranges and requirements/pins.in allow.
+lock:
+	test -x $(TOOLS_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(TOOLS_VENV) \
+	  && $(TOOLS_VENV)/bin/python -m pip install --quiet '$(PIP_TOOLS)'; }
+	$(TOOLS_VENV)/bin/pip-compile --quiet --upgrade --all-extras --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links --constraint $(PINS) --output-file $(LOCK) \
+	  pyproject.toml
+
+# The suite against whatever the registry serves today, without the lock.
+test-latest:
+	$(PYTHON) -m venv --clear $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST_VENV)/bin/python -m pip install --quiet -e '.[all]'
+	$(LATEST_VENV)/bin/python -m pip freeze > $(LATEST_VENV)/freeze.txt
+	QT_QPA_PLATFORM=offscreen $(LATEST_VENV)/bin/python -m pytest -q
+
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) $(LATEST_VENV) $(DEMO_DIR) build *.egg-info
