@@ -46,12 +46,14 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check sleepvit rendering models gui tests
 
 # Resolve the newest releases that pyproject.toml's ranges and requirements/pins.in allow.
+# Every extra but `all`, which names sleepvit itself and would put this checkout's path in the lock.
+LOCK_EXTRAS := train gui dev peers
 lock:
 	test -x $(TOOLS_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(TOOLS_VENV) \
 	  && $(TOOLS_VENV)/bin/python -m pip install --quiet '$(PIP_TOOLS)'; }
-	$(TOOLS_VENV)/bin/pip-compile --quiet --upgrade --all-extras --strip-extras --allow-unsafe \
-	  --no-emit-index-url --no-emit-find-links --constraint $(PINS) --output-file $(LOCK) \
-	  pyproject.toml
+	$(TOOLS_VENV)/bin/pip-compile --quiet --upgrade $(LOCK_EXTRAS:%=--extra %) --strip-extras \
+	  --allow-unsafe --no-emit-index-url --no-emit-find-links --constraint $(PINS) \
+	  --output-file $(LOCK) pyproject.toml
 
 # The suite against whatever the registry serves today, without the lock.
 test-latest:
