@@ -135,7 +135,7 @@ def _job(path: Path, out_dir: Path, relative: Path) -> NightJob:
 
 
 def _is_recording(path: Path, root: Path) -> bool:
-    from sleepvit.io.edf import read_header
+    from sleepvit.io.edf_header import read_header
 
     hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
     if hidden or path.suffix.lower() not in RECORDING_SUFFIXES or not path.is_file():

@@ -116,12 +116,12 @@ def test_edf_plus_identity_and_annotations_are_kept_apart(tmp_path):
 
 
 def test_only_mapped_channels_are_read(tmp_path, monkeypatch):
-    from sleepvit.io import edf
+    from sleepvit.io.edf_readers import BlockReader
 
     read: list[set[int]] = []
-    original = edf._BlockSource.read
+    original = BlockReader.read
     monkeypatch.setattr(
-        edf._BlockSource, "read", lambda self, idx: read.append(set(idx)) or original(self, idx)
+        BlockReader, "read", lambda self, idx: read.append(set(idx)) or original(self, idx)
     )
     load_study(_write(tmp_path / "night.edf"))
     assert read == [{0, 1, 2, 4, 5}]  # "Leg L" (index 3) is never read
