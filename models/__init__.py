@@ -20,17 +20,16 @@ _EXPORTS = {
     "EpochViT": "epoch_vit",
     "embed_epochs": "epoch_vit",
     "SequenceTransformer": "sequence",
-    "score_night": "sequence",
-    "night_windows": "sequence",
+    "sequence_probabilities": "sequence",
     "AugmentConfig": "augment",
     "augment_batch": "augment",
     "ArtifactConfig": "artifacts",
-    "Artifacts": "artifacts",
+    "Artifacts": "torch_artifacts",
     "check_render_config": "artifacts",
     "default_weights_dir": "artifacts",
-    "load_artifacts": "artifacts",
+    "load_artifacts": "torch_artifacts",
     "read_config": "artifacts",
-    "save_artifacts": "artifacts",
+    "save_artifacts": "torch_artifacts",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,10 +1,11 @@
 """Model backends: one interface to run a weights folder, whatever runs it underneath.
 
 ``onnx-int8`` (default) and ``onnx-fp32`` run the exported ONNX files with ONNX Runtime and
-need no torch; ``torch`` runs the safetensors weights in PyTorch (the ``train`` extra) and
-imports torch only when it is chosen. The pipeline, evaluation, GUI and benchmarks all go
-through :func:`load_backend`, so every backend scores a night the same way: the same
-batching, the same stride-1 sliding windows, the same temperature.
+need no torch; ``torch`` runs the safetensors weights in PyTorch (the ``train`` extra,
+:mod:`sleepvit.models.torch_backend`), imported only when it is chosen. The pipeline,
+evaluation, GUI and benchmarks all go through :func:`load_backend`, so every backend scores a
+night the same way: the same batching, the same stride-1 sliding windows, the same
+temperature.
 
 Examples
 --------
@@ -254,49 +255,6 @@ class OnnxBackend(Backend):
         return self.sequence.run({"embeddings": windows, "valid": valid})[0]
 
 
-class TorchBackend(Backend):
-    """The safetensors weights in PyTorch fp32 (needs the ``train`` extra)."""
-
-    name = "torch"
-
-    def __init__(self, folder: Path, config: ArtifactConfig, threads=None):
-        try:
-            import torch
-        except ImportError as exc:
-            raise ModelError(
-                "backend torch needs PyTorch, which is not installed; install the train extra "
-                "(pip install 'sleepvit[train]') or use --backend onnx-int8",
-                folder,
-            ) from exc
-        from sleepvit.models.artifacts import load_artifacts
-
-        super().__init__(folder, config)
-        if threads is not None:
-            torch.set_num_threads(int(threads))
-        self._torch = torch
-        self.artifacts = load_artifacts(folder)
-
-    def _epoch_vit(self, images, present):
-        with self._torch.inference_mode():
-            logits, embedding = self.artifacts.epoch_vit(
-                self._torch.tensor(images), self._torch.tensor(present)
-            )
-        return logits.numpy(), embedding.numpy()
-
-    def _rollout(self, images, present):
-        from sleepvit.models.export import EpochViTGraph
-
-        with self._torch.inference_mode():
-            graph = EpochViTGraph(self.artifacts.epoch_vit).eval()
-            rollout = graph(self._torch.tensor(images), self._torch.tensor(present))[2]
-        return rollout.numpy()
-
-    def _sequence(self, windows, valid):
-        with self._torch.inference_mode():
-            logits = self.artifacts.sequence(self._torch.tensor(windows), self._torch.tensor(valid))
-        return logits.numpy()
-
-
 def load_backend(
     weights_dir: str | Path | None = None, name: str = DEFAULT_BACKEND, threads: int | None = None
 ) -> Backend:
@@ -319,5 +277,14 @@ def load_backend(
     folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
     config = read_config(folder)
     if name == "torch":
+        # The one way from the scoring runtime to torch: only a chosen torch backend opens it.
+        try:
+            from sleepvit.models.torch_backend import TorchBackend
+        except ImportError as exc:
+            raise ModelError(
+                f"backend torch needs {exc.name or 'PyTorch'}, which is not installed; install "
+                "the train extra (pip install 'sleepvit[train]') or use --backend onnx-int8",
+                folder,
+            ) from exc
         return TorchBackend(folder, config, threads)
     return OnnxBackend(folder, config, name.removeprefix("onnx-"), threads)

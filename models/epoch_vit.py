@@ -40,26 +40,6 @@ def key_padding_bias(keep: torch.Tensor) -> torch.Tensor:
     return ((~keep).to(torch.float32) * _MASKED)[:, None, None, :]
 
 
-def queries_keys_values(block: Block, x: torch.Tensor):
-    """Per-head ``q, k, v`` ``[B, heads, N, head_dim]`` of a timm ``Block`` for tokens ``x``.
-
-    The same steps as timm's fused attention up to the score product (q and k normalised, q
-    not yet scaled), for the code that needs the attention probabilities as a tensor.
-    """
-    attn = block.attn
-    b, n, _ = x.shape
-    qkv = attn.qkv(block.norm1(x)).reshape(b, n, 3, attn.num_heads, attn.head_dim)
-    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-    return attn.q_norm(q), attn.k_norm(k), v
-
-
-def attention_probabilities(block: Block, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Softmax attention ``[B, heads, N, N]`` that ``block`` computes for input tokens ``x``."""
-    q, k, _ = queries_keys_values(block, x)
-    scores = (q * block.attn.scale) @ k.transpose(-2, -1)
-    return (scores + bias).softmax(dim=-1)
-
-
 class EpochViT(nn.Module):
     """Signal-axis-aware ViT over one epoch image: 5-class logits and a CLS embedding.
 
@@ -125,22 +105,6 @@ class EpochViT(nn.Module):
         for block in self.blocks:
             x = block(x, attn_mask=bias)
         return self._outputs(x)
-
-    def forward_with_attention(
-        self, images: torch.Tensor, present: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """Like :meth:`forward`, plus each block's attention ``[B, heads, 1+N, 1+N]``.
-
-        For heatmaps and attention rollout; absent slots get exactly zero attention. The
-        normal :meth:`forward` keeps the fused attention kernel and pays nothing for this.
-        """
-        x, bias = self._tokens(images, present)
-        attentions = []
-        for block in self.blocks:
-            attentions.append(attention_probabilities(block, x, bias))
-            x = block(x, attn_mask=bias)
-        logits, embedding = self._outputs(x)
-        return logits, embedding, attentions
 
     def count_parameters(self) -> int:
         """Number of trainable parameters."""

@@ -19,8 +19,9 @@ float32 (:func:`float_operators` lists it for a file, as ONNX Runtime runs it): 
 patch-embedding Conv, the attention products q·k and p·v, Softmax, LayerNormalization, GELU,
 residual additions, positional embeddings, the 5-class head and the rollout. Integer-only
 inference (I-ViT style shift softmax/GELU, integer LayerNorm) would replace exactly those
-nodes: the graph is built from :class:`EpochViTGraph`, whose attention softmax, MLP activation
-and norms are separate, named steps, so such operators can be swapped in there later.
+nodes: the graph is built from :class:`~sleepvit.models.rollout.EpochViTGraph`, whose attention
+softmax, MLP activation and norms are separate, named steps, so such operators can be swapped
+in there later.
 """
 
 from __future__ import annotations
@@ -50,9 +51,7 @@ from torch import nn
 
 from sleepvit.errors import ModelError
 from sleepvit.io.atomic import atomic_path
-from sleepvit.models.artifacts import Artifacts, load_artifacts
 from sleepvit.models.backends import sliding_windows, softmax
-from sleepvit.models.epoch_vit import EpochViT, queries_keys_values
 from sleepvit.models.onnx_runtime import (
     ARCHITECTURE_KEY,
     EPOCH_VIT,
@@ -65,86 +64,14 @@ from sleepvit.models.onnx_runtime import (
     sequence_signature,
 )
 from sleepvit.models.parity import MIN_AGREEMENT
+from sleepvit.models.rollout import EpochViTGraph
+from sleepvit.models.torch_artifacts import Artifacts, load_artifacts
 from sleepvit.rendering.config import RenderConfig
 
 OPSET = 17
 """Opset 17 makes LayerNormalization one ONNX op (instead of a chain of reductions)."""
 METHODS: tuple[str, ...] = ("dynamic", "static-qdq")
 BATCH = 64
-
-
-def _explicit_attention(block: nn.Module, x: torch.Tensor, key_bias: torch.Tensor):
-    """One timm ``Block`` with its attention probabilities ``[B, heads, N, N]`` made explicit.
-
-    Same arithmetic as ``block(x, attn_mask=bias)`` in eval mode (checked after every export),
-    but the probabilities are a tensor of the graph, so the rollout can read them without a
-    second pass. The key mask ``key_bias`` (``[B, N, 1]``: 0 or -1e9 per key) rides along as
-    one extra dimension of the query·key product (query 1, key bias) instead of a separate
-    broadcast add over every ``N × N`` score: that add took 18 % of the int8 run time, the
-    wider product gives most of it back, net 2–3 % faster (measured interleaved, batch 64).
-    Softmax, GELU and the norms are the places an integer-only variant would swap.
-    """
-    attn = block.attn
-    b, n, _ = x.shape
-    q, k, v = queries_keys_values(block, x)
-    q = torch.cat([q * attn.scale, torch.ones_like(q[..., :1])], dim=-1)
-    k = torch.cat([k, key_bias.unsqueeze(1).expand(-1, attn.num_heads, -1, -1)], dim=-1)
-    probs = (q @ k.transpose(-2, -1)).softmax(dim=-1)
-    y = (probs @ v).transpose(1, 2).reshape(b, n, -1)
-    x = x + block.ls1(attn.proj(attn.norm(y)))
-    x = x + block.ls2(block.mlp(block.norm2(x)))
-    return x, probs
-
-
-def attention_rollout(probabilities: list[torch.Tensor], n_slots: int, n_cols: int) -> torch.Tensor:
-    """Attention rollout (Abnar & Zuidema 2020) of the CLS token over the patch tokens.
-
-    Each layer's head-averaged attention gets the residual path added (``0.5·A + 0.5·I``) and
-    the layers are chained from the last back to the input; the CLS row over the patches,
-    normalised to sum to 1, is returned as ``[B, n_slots, n_cols]`` — a relevance map over
-    signal × time. Absent slots are masked keys in every layer and get exactly 0. Only the
-    CLS row is carried (row × matrix per head), never a full head-averaged ``N × N`` matrix.
-    """
-    last = 0.5 * probabilities[-1][:, :, 0, :].mean(dim=1)  # [B, N]
-    row = torch.cat([last[:, :1] + 0.5, last[:, 1:]], dim=1)
-    for probs in reversed(probabilities[:-1]):
-        through = (row[:, None, None, :] @ probs).mean(dim=1).squeeze(1)  # [B, N]
-        row = 0.5 * through + 0.5 * row
-    patches = row[:, 1:]
-    patches = patches / patches.sum(dim=1, keepdim=True)
-    return patches.reshape(-1, n_slots, n_cols)
-
-
-class EpochViTGraph(nn.Module):
-    """The computation exported as ``epoch_vit.*.onnx``: logits, embedding and rollout.
-
-    Also what the torch backend runs for heatmaps, so both backends draw the same map.
-
-    Examples
-    --------
-    >>> from sleepvit.models.configs import EpochViTConfig
-    >>> vit = EpochViT(EpochViTConfig(dim=16, depth=2, heads=2)).eval()
-    >>> images = torch.zeros(1, 176, 240, dtype=torch.uint8)
-    >>> with torch.no_grad():
-    ...     logits, embedding, rollout = EpochViTGraph(vit)(images, torch.ones(1, 11, dtype=bool))
-    >>> tuple(rollout.shape), round(float(rollout.sum()), 3)
-    ((1, 11, 15), 1.0)
-    """
-
-    def __init__(self, model: EpochViT):
-        super().__init__()
-        self.model = model
-
-    def forward(self, images: torch.Tensor, present: torch.Tensor):
-        x, bias = self.model._tokens(images, present)
-        key_bias = bias[:, 0, 0, :, None]  # [B, 1, 1, N] → [B, N, 1]
-        probabilities = []
-        for block in self.model.blocks:
-            x, probs = _explicit_attention(block, x, key_bias)
-            probabilities.append(probs)
-        logits, embedding = self.model._outputs(x)
-        c = self.model.config
-        return logits, embedding, attention_rollout(probabilities, c.n_slots, c.n_cols)
 
 
 def _example_inputs(artifacts: Artifacts) -> dict[str, dict[str, np.ndarray]]:

@@ -71,40 +71,8 @@ class SequenceTransformer(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
-def night_windows(
-    values: torch.Tensor, context: int, fill: float = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every stride-1 window of ``context`` epochs over a night, as :func:`score_night` sees it.
-
-    ``values`` is ``[N, ...]`` (embeddings ``[N, D]`` or stage codes ``[N]``). The night is
-    padded with ``context // 2`` positions of ``fill`` at each end, so window ``j`` covers
-    epochs ``j - context // 2 …`` and a night shorter than one window still gives windows.
-    Returns ``windows [n_windows, context, ...]`` and ``valid`` bool ``[n_windows, context]``
-    (False on padding). The training loop does not use them yet (it trains on full windows
-    inside each night); training on these windows, with stage codes padded with -1 (the
-    ignore index), would show the model the night's edges exactly as scoring does.
-
-    Examples
-    --------
-    >>> windows, valid = night_windows(torch.tensor([0, 1, 2]), context=5, fill=-1)
-    >>> windows.tolist()
-    [[-1, -1, 0, 1, 2], [-1, 0, 1, 2, -1], [0, 1, 2, -1, -1]]
-    >>> valid.sum(1).tolist()
-    [3, 3, 3]
-    """
-    pad = context // 2
-    n_epochs = values.shape[0]
-    padded = values.new_full((n_epochs + 2 * pad, *values.shape[1:]), fill)
-    padded[pad : pad + n_epochs] = values
-    is_real = torch.zeros(n_epochs + 2 * pad, dtype=torch.bool, device=values.device)
-    is_real[pad : pad + n_epochs] = True
-    # unfold puts the window axis last and copies nothing; move it next to the window index.
-    windows = padded.unfold(0, context, 1).movedim(-1, 1)
-    return windows, is_real.unfold(0, context, 1)
-
-
 @torch.no_grad()
-def score_night(
+def sequence_probabilities(
     model: SequenceTransformer,
     embeddings,
     temperature: float = 1.0,
@@ -112,19 +80,21 @@ def score_night(
 ) -> torch.Tensor:
     """Stage probabilities ``[N, n_classes]`` of a whole night from its epoch embeddings ``[N, D]``.
 
-    The torch model run through :func:`sleepvit.models.backends.window_probabilities`, the
-    scoring every backend uses: each stride-1 window of ``context`` epochs is scored (the night
-    padded by ``context // 2`` masked positions at each end, so the first and last epochs are
-    seen in several windows and a night shorter than one window works), logits are divided by
-    ``temperature`` (calibration) before softmax, and each epoch's probability is the mean over
-    the windows that contain it. Runs in eval mode; the model's training mode is restored
+    What :meth:`sleepvit.models.backends.Backend.sequence_probabilities` gives for a weights
+    folder, here for a torch model in training: the model run through
+    :func:`sleepvit.models.backends.window_probabilities`, the scoring every backend uses.
+    Each stride-1 window of ``context`` epochs is scored (the night padded by ``context // 2``
+    masked positions at each end, so the first and last epochs are seen in several windows
+    and a night shorter than one window works), logits are divided by ``temperature``
+    (calibration) before softmax, and each epoch's probability is the mean over the windows
+    that contain it. Runs in eval mode; the model's training mode is restored
     afterwards. The result is on the CPU.
 
     Examples
     --------
     >>> import torch
     >>> model = SequenceTransformer(SequenceConfig(embed_dim=8, dim=16, depth=1, heads=2))
-    >>> probs = score_night(model, torch.randn(5, 8))
+    >>> probs = sequence_probabilities(model, torch.randn(5, 8))
     >>> tuple(probs.shape), bool(torch.allclose(probs.sum(1), torch.ones(5)))
     ((5, 5), True)
     """

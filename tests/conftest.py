@@ -90,10 +90,10 @@ def save_tiny_weights():
 def _save_tiny_weights(folder, seed=0, dim=32, depth=2, context=5, train_on=None):
     import torch
 
-    from sleepvit.models.artifacts import save_artifacts
     from sleepvit.models.configs import EpochViTConfig, SequenceConfig
     from sleepvit.models.epoch_vit import EpochViT
     from sleepvit.models.sequence import SequenceTransformer
+    from sleepvit.models.torch_artifacts import save_artifacts
 
     torch.manual_seed(seed)
     vit = EpochViT(EpochViTConfig(dim=dim, depth=depth, heads=2, drop_path=0.0))

@@ -33,8 +33,8 @@ def weights(tmp_path_factory, hospital_night, fixture_stages, render_nights, sav
     """Tiny weights trained a few steps on the fixture night, so that stages vary by epoch,
     exported to fp32 ONNX: scoring runs in ONNX Runtime as by default, and worker processes
     start without importing torch."""
-    from sleepvit.models.artifacts import load_artifacts
     from sleepvit.models.export import export_fp32
+    from sleepvit.models.torch_artifacts import load_artifacts
 
     images, present = render_nights([hospital_night])
     labels = np.array([parse_stage(s) for s in fixture_stages])

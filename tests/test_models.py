@@ -21,17 +21,13 @@ from sleepvit.models.artifacts import (  # noqa: E402
     SEQUENCE_FILE,
     check_render_config,
     default_weights_dir,
-    load_artifacts,
     read_config,
-    save_artifacts,
 )
 from sleepvit.models.configs import EpochViTConfig, SequenceConfig  # noqa: E402
 from sleepvit.models.epoch_vit import EpochViT, embed_epochs  # noqa: E402
-from sleepvit.models.sequence import (  # noqa: E402
-    SequenceTransformer,
-    night_windows,
-    score_night,
-)
+from sleepvit.models.rollout import EpochViTGraph  # noqa: E402
+from sleepvit.models.sequence import SequenceTransformer, sequence_probabilities  # noqa: E402
+from sleepvit.models.torch_artifacts import load_artifacts, save_artifacts  # noqa: E402
 from sleepvit.rendering.config import RenderConfig  # noqa: E402
 from sleepvit.slots import SLOT_NAMES  # noqa: E402
 
@@ -133,20 +129,20 @@ def test_the_same_trace_means_something_else_in_another_row():
     assert torch.equal(model(swapped, present)[0].argmax(1), 1 - labels)
 
 
-def test_attention_probabilities_match_forward_and_ignore_absent_slots():
+def test_rollout_graph_matches_forward_and_gives_absent_slots_no_relevance():
     model = tiny_vit()
     images = random_images(2)
     present = torch.ones(2, TINY.n_slots, dtype=torch.bool)
     spo2 = SLOT_NAMES.index("SPO2")
     present[:, spo2] = False
-    logits, embedding, attentions = model.forward_with_attention(images, present)
-    assert torch.allclose(logits, model(images, present)[0], atol=1e-6)
-    assert len(attentions) == TINY.depth
-    n = 1 + TINY.n_tokens
-    assert attentions[0].shape == (2, TINY.heads, n, n)
-    assert torch.allclose(attentions[-1].sum(-1), torch.ones(2, TINY.heads, n))
-    spo2_keys = slice(1 + spo2 * TINY.n_cols, 1 + (spo2 + 1) * TINY.n_cols)
-    assert all(a[..., spo2_keys].max() == 0 for a in attentions)
+    with torch.no_grad():
+        logits, embedding, rollout = EpochViTGraph(model)(images, present)
+        expected_logits, expected_embedding = model(images, present)
+    assert torch.allclose(logits, expected_logits, atol=1e-5)
+    assert torch.allclose(embedding, expected_embedding, atol=1e-5)
+    assert rollout.shape == (2, TINY.n_slots, TINY.n_cols)
+    assert torch.allclose(rollout.sum(dim=(1, 2)), torch.ones(2))
+    assert rollout[:, spo2].max() == 0 and rollout[:, :spo2].min() > 0
 
 
 def test_tiny_model_overfits_a_tiny_set():
@@ -224,7 +220,7 @@ def test_sequence_transformer_predicts_every_position_and_masks_padding():
     assert torch.equal(model(changed, valid)[:, :15], logits[:, :15])
 
 
-def naive_score_night(model: SequenceTransformer, embeddings: torch.Tensor) -> torch.Tensor:
+def windowed_by_hand(model: SequenceTransformer, embeddings: torch.Tensor) -> torch.Tensor:
     """Reference: one window per start, every epoch averaged over the windows covering it."""
     n, context = embeddings.shape[0], model.config.context
     pad = context // 2
@@ -243,35 +239,22 @@ def naive_score_night(model: SequenceTransformer, embeddings: torch.Tensor) -> t
 
 
 @pytest.mark.parametrize("n_epochs", [1, 3, 30])
-def test_score_night_averages_stride_one_windows_on_short_and_long_nights(n_epochs):
+def test_sequence_probabilities_average_stride_one_windows_on_short_and_long_nights(n_epochs):
     torch.manual_seed(0)
     model = tiny_sequence(embed_dim=5, context=7)
     embeddings = torch.randn(n_epochs, 5)
-    probs = score_night(model, embeddings, batch_size=4)
+    probs = sequence_probabilities(model, embeddings, batch_size=4)
     assert probs.shape == (n_epochs, 5)
     assert torch.allclose(probs.sum(1), torch.ones(n_epochs))
     with torch.no_grad():
-        assert torch.allclose(probs, naive_score_night(model, embeddings), atol=1e-5)
+        assert torch.allclose(probs, windowed_by_hand(model, embeddings), atol=1e-5)
 
 
-def test_night_windows_align_labels_with_embeddings_and_mark_padding():
-    embeddings = torch.arange(4.0)[:, None].expand(4, 3)
-    labels = torch.tensor([0, 2, 2, 4])
-    x, valid = night_windows(embeddings, context=5)
-    y, same_valid = night_windows(labels, context=5, fill=-1)
-    assert x.shape == (4, 5, 3) and y.shape == (4, 5) and torch.equal(valid, same_valid)
-    assert torch.equal(y == -1, ~valid)  # padded positions carry the ignore index
-    epoch = torch.arange(4)[:, None] + torch.arange(5)[None, :] - 2  # window j, position p
-    assert torch.equal(valid, (epoch >= 0) & (epoch < 4))
-    assert torch.equal(x[valid][:, 0], epoch[valid].float())
-    assert torch.equal(y[valid], labels[epoch[valid]])
-
-
-def test_score_night_temperature_softens_probabilities():
+def test_sequence_probabilities_temperature_softens_them():
     model = tiny_sequence(embed_dim=5, context=5)
     embeddings = torch.randn(12, 5) * 10
-    sharp = score_night(model, embeddings, temperature=0.5)
-    soft = score_night(model, embeddings, temperature=4.0)
+    sharp = sequence_probabilities(model, embeddings, temperature=0.5)
+    soft = sequence_probabilities(model, embeddings, temperature=4.0)
     assert soft.max(1).values.mean() < sharp.max(1).values.mean()
 
 
@@ -302,7 +285,9 @@ def test_save_load_round_trip_gives_identical_outputs(saved):
     images, present = random_images(3), torch.ones(TINY.n_slots, dtype=torch.bool)
     assert torch.equal(loaded.epoch_vit(images, present)[0], vit(images, present)[0])
     embeddings = torch.randn(9, TINY.dim)
-    assert torch.equal(score_night(loaded.sequence, embeddings), score_night(seq, embeddings))
+    assert torch.equal(
+        sequence_probabilities(loaded.sequence, embeddings), sequence_probabilities(seq, embeddings)
+    )
     config = json.loads((folder / CONFIG_FILE).read_text())
     assert config["classes"] == ["W", "N1", "N2", "N3", "REM"]
     assert config["render_config"] == json.loads(RenderConfig().to_json())
@@ -480,7 +465,7 @@ def test_a_rendered_night_with_missing_slots_scores_end_to_end(sleep_edf_night):
     assert not rendered.present.all()  # Sleep-EDF style: no ECG, SpO2, ...
     model = EpochViT(EpochViTConfig.for_render_config(rendered.config, dim=32, depth=1, heads=2))
     logits, embeddings = embed_epochs(model, rendered.images, rendered.present)
-    probs = score_night(tiny_sequence(embed_dim=32), embeddings)
+    probs = sequence_probabilities(tiny_sequence(embed_dim=32), embeddings)
     assert probs.shape == (len(rendered.images), 5)
     assert torch.allclose(probs.sum(1), torch.ones(len(probs)))
 

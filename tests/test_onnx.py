@@ -97,11 +97,12 @@ def test_onnx_fp32_reproduces_torch_and_int8_stays_close(exported, fixture_epoch
 
 
 def test_sequence_windows_match_the_torch_models_own_night_scoring(exported, fixture_epochs):
-    from sleepvit.models.sequence import score_night
+    from sleepvit.models.sequence import sequence_probabilities
 
     backend = load_backend(exported, "torch")
     embeddings = backend.epoch_outputs(*fixture_epochs[:2])[1][:13]  # shorter than 3 windows
-    expected = score_night(backend.artifacts.sequence, embeddings, temperature=1.5).numpy()
+    sequence = backend.artifacts.sequence
+    expected = sequence_probabilities(sequence, embeddings, temperature=1.5).numpy()
     assert np.allclose(backend.sequence_probabilities(embeddings), expected, atol=1e-6)
 
 
@@ -176,8 +177,8 @@ def test_missing_onnx_file_suggests_export_int8(exported, tmp_path):
 
 
 def test_onnx_of_another_architecture_is_refused(exported, tmp_path, save_tiny_weights):
-    from sleepvit.models.artifacts import load_artifacts
     from sleepvit.models.export import export_fp32
+    from sleepvit.models.torch_artifacts import load_artifacts
 
     def exported_epoch_vit(**size) -> bytes:
         folder = save_tiny_weights(tmp_path / str(size), **size)

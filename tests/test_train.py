@@ -143,7 +143,7 @@ def test_each_night_is_rendered_once_and_then_read_from_the_cache(
 
 # ---------------------------------------------------------------- training runs
 def test_tiny_training_writes_loadable_weights_and_resume_continues(tmp_path, tiny_data):
-    from sleepvit.models.artifacts import load_artifacts
+    from sleepvit.models.torch_artifacts import load_artifacts
     from sleepvit.train.loop import Trainer, TrainingError
 
     run = tmp_path / "run"

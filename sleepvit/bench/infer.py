@@ -80,10 +80,10 @@ def measurable_weights(weights: Path | None, workdir: Path) -> tuple[Path, list[
 def _save_fresh_default_model(folder: Path) -> None:
     import torch
 
-    from sleepvit.models.artifacts import save_artifacts
     from sleepvit.models.configs import EpochViTConfig, SequenceConfig
     from sleepvit.models.epoch_vit import EpochViT
     from sleepvit.models.sequence import SequenceTransformer
+    from sleepvit.models.torch_artifacts import save_artifacts
     from sleepvit.rendering.config import RenderConfig
 
     torch.manual_seed(0)

@@ -7,9 +7,9 @@ changes the chosen stage of a single softmax, only how sure the model says it is
 
 The fit takes a function ``probabilities_at(T)`` rather than logits because the product's
 probabilities are the sequence model's average over sliding windows, each window's logits
-divided by ``T`` (:func:`sleepvit.models.sequence.score_night`); fitting through the very
-function that scores nights keeps the fitted ``T`` and its use identical. Numpy and scipy
-only.
+divided by ``T`` (:func:`sleepvit.models.sequence.sequence_probabilities`); fitting through
+the very function that scores nights keeps the fitted ``T`` and its use identical. Numpy and
+scipy only.
 """
 
 from __future__ import annotations

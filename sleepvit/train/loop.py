@@ -30,11 +30,11 @@ from sleepvit.evaluate import format_score
 from sleepvit.hypnogram import STAGES
 from sleepvit.io.atomic import atomic_open, atomic_path
 from sleepvit.metrics.agreement import agreement
-from sleepvit.models.artifacts import save_artifacts
 from sleepvit.models.augment import augment_batch
 from sleepvit.models.configs import EpochViTConfig, SequenceConfig
 from sleepvit.models.epoch_vit import EpochViT, embed_epochs
-from sleepvit.models.sequence import SequenceTransformer, score_night
+from sleepvit.models.sequence import SequenceTransformer, sequence_probabilities
+from sleepvit.models.torch_artifacts import save_artifacts
 from sleepvit.rendering import RenderConfig
 from sleepvit.train import calibration, distributed
 from sleepvit.train.cache import CachedNight, RenderCache
@@ -395,7 +395,7 @@ class Trainer:
         def validate():
             if not ctx.is_main:  # cheap enough for one rank; only rank 0's log is saved
                 return {}
-            probs = [score_night(seq, emb) for _, emb in val_emb]
+            probs = [sequence_probabilities(seq, emb) for _, emb in val_emb]
             return _summary(np.concatenate([n.labels for n in val]), [p.argmax(1) for p in probs])
 
         stage = self._make_stage("sequence", "Sequence", seq, cfg.seq_lr, steps * cfg.seq_epochs)
@@ -410,7 +410,7 @@ class Trainer:
 
         def probabilities_at(temperature: float) -> np.ndarray:
             return torch.cat(
-                [score_night(seq, emb, temperature=temperature) for _, emb in val_emb]
+                [sequence_probabilities(seq, emb, temperature=temperature) for _, emb in val_emb]
             ).numpy()
 
         temperature = calibration.fit_temperature(probabilities_at, labels)
