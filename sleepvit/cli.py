@@ -456,9 +456,9 @@ def _add_export_int8(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_parity(args: argparse.Namespace) -> int:
+    from sleepvit.datasets.nights import DataSetError, discover_nights
     from sleepvit.io.atomic import atomic_open
     from sleepvit.models.parity import compare_backends
-    from sleepvit.train.data import DataSetError, discover_nights
 
     records = [r for r in discover_nights(args.data) if args.split in (None, r.split)]
     if not records:

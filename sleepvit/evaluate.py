@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from sleepvit.datasets.cache import RenderCache, default_cache_dir
+from sleepvit.datasets.nights import DataSetError, discover_nights, trim_wake
 from sleepvit.io.atomic import atomic_open
 from sleepvit.metrics.agreement import agreement, confusion_matrix_png
+from sleepvit.metrics.calibration import expected_calibration_error
 from sleepvit.models.backends import load_backend
-from sleepvit.train.cache import RenderCache, default_cache_dir
-from sleepvit.train.calibration import expected_calibration_error
-from sleepvit.train.data import DataSetError, discover_nights, trim_wake
 
 OUTPUTS: tuple[str, ...] = ("epoch_vit", "with_sequence")
 """The two scorings compared: EpochViT alone, and with the sequence model."""
@@ -88,7 +88,7 @@ def evaluate(
     """Score every night of ``data`` (folder or manifest; optionally one ``split``) and compare.
 
     ``trim_wake_minutes`` drops wake far from sleep as training did (see
-    :func:`~sleepvit.train.data.trim_wake`). ``backend`` defaults to ``torch``: freshly
+    :func:`~sleepvit.datasets.nights.trim_wake`). ``backend`` defaults to ``torch``: freshly
     trained weights have no ONNX files yet.
     With ``out``, writes ``evaluation.json`` (pooled metrics incl. confusion matrices),
     ``confusion_epoch_vit.png``, ``confusion_with_sequence.png`` and ``per_night.csv``.

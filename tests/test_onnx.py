@@ -130,7 +130,7 @@ def test_int8_parity_on_a_small_fixed_set(exported, hospital_night, sleep_edf_ni
 
 
 def test_parity_command_prints_and_writes_the_table(exported, hospital_night, tmp_path, capsys):
-    from sleepvit.train.data import NightRecord, write_manifest
+    from sleepvit.datasets.nights import NightRecord, write_manifest
 
     manifest = write_manifest(
         [NightRecord(*hospital_night, subject="a", split="test")], tmp_path / "manifest.csv"

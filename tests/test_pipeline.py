@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from sleepvit.cli import main
+from sleepvit.datasets.nights import NightRecord, write_manifest
 from sleepvit.errors import SleepVitError
 from sleepvit.evaluate import format_score
 from sleepvit.hypnogram import STAGES
 from sleepvit.models.backends import load_backend
 from sleepvit.pipeline import score_night
-from sleepvit.train.data import NightRecord, write_manifest
 
 torch = pytest.importorskip("torch")
 

@@ -15,15 +15,9 @@ import numpy as np
 import pytest
 
 from sleepvit.cli import main
-from sleepvit.hypnogram import STAGES
-from sleepvit.models.backends import softmax
-from sleepvit.rendering import RenderConfig
-from sleepvit.train import cache as cache_module
-from sleepvit.train.cache import RenderCache
-from sleepvit.train.calibration import expected_calibration_error, fit_temperature
-from sleepvit.train.config import TrainConfig
-from sleepvit.train.corpus import CorpusNight, plan_corpus, simulate_corpus_night
-from sleepvit.train.data import (
+from sleepvit.datasets import cache as cache_module
+from sleepvit.datasets.cache import RenderCache
+from sleepvit.datasets.nights import (
     DataSetError,
     NightRecord,
     check_subjects_disjoint,
@@ -32,6 +26,12 @@ from sleepvit.train.data import (
     split_by_subject,
     write_manifest,
 )
+from sleepvit.hypnogram import STAGES
+from sleepvit.metrics.calibration import expected_calibration_error, fit_temperature
+from sleepvit.models.backends import softmax
+from sleepvit.rendering import RenderConfig
+from sleepvit.train.config import TrainConfig
+from sleepvit.train.corpus import CorpusNight, plan_corpus, simulate_corpus_night
 
 torch = pytest.importorskip("torch")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from sleepvit.datasets.nights import NightRecord, write_manifest
 from sleepvit.errors import SleepVitError
-from sleepvit.train.data import NightRecord, write_manifest
 
 DEFAULT_SEED_BASE = 1000
 """First corpus seed. Train, val and test seeds (1000+, 11000+, 21000+) stay clear of the demo

@@ -25,21 +25,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from sleepvit.errors import SleepVitError
-from sleepvit.evaluate import format_score
-from sleepvit.hypnogram import STAGES
-from sleepvit.io.atomic import atomic_open, atomic_path
-from sleepvit.metrics.agreement import agreement
-from sleepvit.models.augment import augment_batch
-from sleepvit.models.configs import EpochViTConfig, SequenceConfig
-from sleepvit.models.epoch_vit import EpochViT, embed_epochs
-from sleepvit.models.sequence import SequenceTransformer, sequence_probabilities
-from sleepvit.models.torch_artifacts import save_artifacts
-from sleepvit.rendering import RenderConfig
-from sleepvit.train import calibration, distributed
-from sleepvit.train.cache import CachedNight, RenderCache
-from sleepvit.train.config import RESUMABLE_CHANGES, TrainConfig
-from sleepvit.train.data import (
+from sleepvit.datasets.cache import CachedNight, RenderCache
+from sleepvit.datasets.nights import (
     check_subjects_disjoint,
     discover_nights,
     select_split,
@@ -47,6 +34,20 @@ from sleepvit.train.data import (
     trim_wake,
     write_manifest,
 )
+from sleepvit.errors import SleepVitError
+from sleepvit.evaluate import format_score
+from sleepvit.hypnogram import STAGES
+from sleepvit.io.atomic import atomic_open, atomic_path
+from sleepvit.metrics import calibration
+from sleepvit.metrics.agreement import agreement
+from sleepvit.models.augment import augment_batch
+from sleepvit.models.configs import EpochViTConfig, SequenceConfig
+from sleepvit.models.epoch_vit import EpochViT, embed_epochs
+from sleepvit.models.sequence import SequenceTransformer, sequence_probabilities
+from sleepvit.models.torch_artifacts import save_artifacts
+from sleepvit.rendering import RenderConfig
+from sleepvit.train import distributed
+from sleepvit.train.config import RESUMABLE_CHANGES, TrainConfig
 
 SEQUENCE_MIN_BATCHES = 100
 """Fewest SequenceTransformer batches per pass, however small the data set."""

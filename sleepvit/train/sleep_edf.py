@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sleepvit.datasets.nights import NightRecord, subject_of, write_manifest
 from sleepvit.errors import SleepVitError
-from sleepvit.train.data import NightRecord, subject_of, write_manifest
 
 SUBJECTS: tuple[int, ...] = tuple(s for s in range(83) if s not in {39, 68, 69, 78, 79})
 """The 78 subjects of the sleep-cassette study that PhysioNet publishes."""

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from sleepvit.datasets.nights import NightRecord
 from sleepvit.hypnogram import UNS, Hypnogram
 from sleepvit.io import load_study
 from sleepvit.io.atomic import atomic_open, atomic_path
 from sleepvit.io.hypnograms import read_hypnogram
 from sleepvit.rendering import RenderConfig, render_epochs
 from sleepvit.slots import EPOCH_SECONDS
-from sleepvit.train.data import NightRecord
 
 CACHE_FORMAT = 1
 """Bumped whenever the entry layout changes, so old entries are ignored."""
