@@ -255,7 +255,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from sleepvit.batch import ScoreOptions, exit_code, find_recordings, format_table, score_batch
+    from sleepvit.batch import exit_code, find_recordings, format_table, score_batch
+    from sleepvit.scoring import ScoreOptions
 
     jobs = find_recordings(args.paths, args.out)
     options = ScoreOptions(
@@ -267,16 +268,19 @@ def _cmd_score(args: argparse.Namespace) -> int:
         deidentify=args.deidentify,
         overwrite=args.overwrite,
         jobs=args.jobs,
-        debug=args.debug,
     )
     outcomes = score_batch(jobs, options)
     print()
     print(format_table(outcomes))
+    if args.debug:
+        for outcome in outcomes:
+            if outcome.traceback:
+                print(f"\n{outcome.name}: {outcome.traceback}", file=sys.stderr, end="")
     return exit_code(outcomes)
 
 
 def _clock_argument(text: str):
-    from sleepvit.batch import parse_clock
+    from sleepvit.scoring import parse_clock
 
     try:
         return parse_clock(text)

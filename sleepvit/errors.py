@@ -42,3 +42,10 @@ class ModelError(SleepVitError):
 
 class OutputError(SleepVitError):
     """An output cannot be written (permissions, disk full, existing files)."""
+
+
+class Cancelled(Exception):
+    """The user stopped the work (the GUI's cancel button); nothing was written.
+
+    Not a :class:`SleepVitError`: nothing went wrong, so there is nothing to report.
+    """

@@ -1,7 +1,8 @@
 """Scoring a night: load → render → EpochViT → SequenceTransformer → Hypnogram.
 
-:func:`score_study` scores a loaded night for ``sleepvit score`` (via :mod:`sleepvit.batch`)
-and the benchmarks; :func:`score_night` does the same for one file by path.
+:func:`score_study` scores a loaded night for ``sleepvit score`` and the GUI (via
+:func:`sleepvit.scoring.score_recording`) and the benchmarks; :func:`score_night` does the
+same for one file by path.
 The models run in a *backend* of :mod:`sleepvit.models.backends` chosen by name:
 ``onnx-int8`` (default, ONNX Runtime, no torch), ``onnx-fp32`` or ``torch`` (fp32, needs the
 ``train`` extra).
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sleepvit.errors import Cancelled
 from sleepvit.hypnogram import STAGES, Hypnogram
 from sleepvit.models.backends import DEFAULT_BACKEND, Backend, NightScores, load_backend, softmax
 from sleepvit.study import Study
@@ -25,17 +27,25 @@ MODEL_BLOCK = 128
 """Epochs per EpochViT progress step: whole batches of every backend (16 and 64)."""
 
 Progress = Callable[[str, int], None]
-"""``progress(stage, epochs_done)`` after each block of ``render`` and ``epoch_vit``."""
+"""``progress(stage, value)``, how scoring a night reports how far it got.
+
+``render`` and ``epoch_vit`` come after each block of epochs (value: epochs in the block);
+:func:`sleepvit.scoring.score_recording` adds ``loaded`` first (value: the night's epochs) and
+``outputs`` (0) when it writes the files."""
 
 
 def score_study(
-    study: Study, scorer: Backend, progress: Progress | None = None
+    study: Study,
+    scorer: Backend,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> tuple[Hypnogram, NightScores]:
     """Stages of a loaded night with ``scorer`` (see :func:`load_backend`).
 
-    ``progress`` is called after every block of epochs rendered and run through EpochViT.
-    The seconds of each stage (``render``, ``epoch_vit``, ``sequence``) are kept in
-    ``hypnogram.metadata["timings_s"]``.
+    ``progress`` is called after every block of epochs rendered and run through EpochViT;
+    ``cancelled()`` is asked before every block, and :class:`~sleepvit.errors.Cancelled` is
+    raised when it says True. The seconds of each stage (``render``, ``epoch_vit``,
+    ``sequence``) are kept in ``hypnogram.metadata["timings_s"]``.
 
     >>> hypnogram, _ = score_study(load_study("night.edf"), load_backend())  # doctest: +SKIP
     >>> sorted(hypnogram.metadata["timings_s"])                              # doctest: +SKIP
@@ -44,6 +54,11 @@ def score_study(
     from sleepvit.rendering.render import EpochRenderer
 
     report = progress or (lambda stage, done: None)
+
+    def check() -> None:
+        if cancelled is not None and cancelled():
+            raise Cancelled(f"scoring {study.path} was cancelled")
+
     timings = {}
     started = time.perf_counter()
     renderer = EpochRenderer(study, scorer.render_config)
@@ -51,6 +66,7 @@ def score_study(
     config = renderer.config
     images = np.empty((n, config.height, config.width), np.uint8)
     for first in range(0, n, RENDER_BLOCK):
+        check()
         block = range(first, min(first + RENDER_BLOCK, n))
         images[block.start : block.stop] = renderer.render(block).images
         report("render", len(block))
@@ -59,6 +75,7 @@ def score_study(
     started = time.perf_counter()
     logits, embeddings = [], []
     for first in range(0, n, MODEL_BLOCK):
+        check()
         block_logits, block_embeddings = scorer.epoch_outputs(
             images[first : first + MODEL_BLOCK], renderer.present
         )

@@ -257,9 +257,41 @@ def _pdf_text(path) -> str:
 
 
 def test_clock_times_cross_midnight():
-    from sleepvit.batch import lights_offsets, parse_clock
+    from sleepvit.scoring import lights_offsets, parse_clock
 
     start = datetime(2026, 3, 14, 21, 45)
     off, on = lights_offsets(start, parse_clock("22:15"), parse_clock("06:45"))
     assert (off, on) == (1800.0, 9 * 3600.0)
     assert lights_offsets(start, None, parse_clock("21:30")) == (None, 24 * 3600 - 900)
+
+
+def test_one_night_reports_its_progress_for_a_gui_and_a_cancel_writes_nothing(
+    tmp_path, hospital_night, weights, fixture_stages
+):
+    from sleepvit.errors import Cancelled
+    from sleepvit.models.backends import load_backend
+    from sleepvit.scoring import NightJob, score_recording
+
+    edf, _ = hospital_night
+    scorer = load_backend(weights, "onnx-fp32")
+    heard = []
+    job = NightJob.for_recording(edf, tmp_path / "done")
+    outcome = score_recording(job, scorer, progress=lambda *report: heard.append(report))
+    n = len(fixture_stages)
+    assert heard[0] == ("loaded", n) and heard[-1] == ("outputs", 0)
+    for stage in ("render", "epoch_vit"):
+        assert sum(value for name, value in heard if name == stage) == n
+    assert outcome.status == "scored" and outcome.epochs == n
+    assert all(p.is_file() for p in _outputs(tmp_path / "done", edf.stem).values())
+
+    heard.clear()
+    job = NightJob.for_recording(edf, tmp_path / "cancelled")
+    with pytest.raises(Cancelled):
+        score_recording(
+            job,
+            scorer,
+            progress=lambda *report: heard.append(report),
+            cancelled=lambda: any(stage == "render" for stage, _ in heard),
+        )
+    assert "epoch_vit" not in {stage for stage, _ in heard}  # it stopped at the next block
+    assert not (tmp_path / "cancelled").exists() or not any((tmp_path / "cancelled").iterdir())

@@ -63,16 +63,16 @@ def _peak_rss_mb() -> float:
 def _sleepvit_runs(edf: Path, weights: Path, out: Path, repeat: int) -> dict:
     """Score ``edf`` ``repeat + 1`` times in this process, as ``sleepvit score`` does."""
     started = time.perf_counter()
-    from sleepvit.batch import NightJob, ScoreOptions, score_recording
     from sleepvit.models.backends import load_backend
     from sleepvit.outputs import output_paths
+    from sleepvit.scoring import NightJob, score_recording
 
     scorer = load_backend(weights, "onnx-int8", threads=THREADS)
     setup_s = time.perf_counter() - started
     runs = []
     for _ in range(repeat + 1):
         started = time.perf_counter()
-        score_recording(NightJob(edf, out, edf.stem, edf.stem), scorer, ScoreOptions())
+        score_recording(NightJob.for_recording(edf, out), scorer)
         total = time.perf_counter() - started
         summary = json.loads(output_paths(out, edf.stem)["summary"].read_text())
         runs.append(summary["timings_s"] | {"total": total})
