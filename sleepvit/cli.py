@@ -119,13 +119,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         vit_dim=args.dim,
         vit_depth=args.depth,
         vit_heads=args.heads,
-        epochs=args.epochs,
-        samples_per_epoch=args.samples_per_epoch,
+        passes=args.passes,
+        samples_per_pass=args.samples_per_pass,
         batch_size=args.batch_size,
         lr=args.lr,
         augment=not args.no_augment,
         context=args.context,
-        seq_epochs=args.seq_epochs,
+        sequence_passes=args.sequence_passes,
     )
     trainer = Trainer(
         args.data,
@@ -152,7 +152,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         description="Train EpochViT on rendered 30-s epochs, then the SequenceTransformer on "
         "its frozen embeddings; fit the temperature on validation nights and write "
         "OUT/weights/NAME and OUT/metrics.json. Splits are drawn by subject. Checkpoints "
-        "after every epoch; --resume continues. Scale out with "
+        "after every pass over the data; --resume continues. Scale out with "
         "'torchrun --standalone --nproc_per_node=N -m sleepvit.cli train …'.",
     )
     p.add_argument("--data", required=True, help="folder of EDF + hypnogram files, or manifest CSV")
@@ -160,12 +160,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's checkpoints")
     p.add_argument("--name", default=d.name, help="model name (weights folder)")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of splits, init and sampling")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="EpochViT passes")
-    p.add_argument("--seq-epochs", type=int, default=d.seq_epochs, help="sequence model passes")
     p.add_argument(
-        "--samples-per-epoch",
+        "--passes", type=int, default=d.passes, help="EpochViT passes over the training epochs"
+    )
+    p.add_argument(
+        "--sequence-passes", type=int, default=d.sequence_passes, help="sequence model passes"
+    )
+    p.add_argument(
+        "--samples-per-pass",
         type=int,
-        default=d.samples_per_epoch,
+        default=d.samples_per_pass,
         help="epoch images drawn per pass (0 = as many as there are)",
     )
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="EpochViT batch size")
@@ -397,9 +401,9 @@ def _add_simulate_corpus(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from sleepvit.synth import simulate_night, write_night
-    from sleepvit.synth.night import output_paths
+    from sleepvit.synth.night import night_paths
 
-    output_paths(args.out)  # a bad name fails now, not after minutes of simulation
+    night_paths(args.out)  # a bad name fails now, not after minutes of simulation
     night = simulate_night(hours=args.hours, seed=args.seed, style=args.style)
     for path in write_night(night, args.out):
         print(f"wrote {path}")

@@ -39,11 +39,11 @@ TINY = TrainConfig(
     vit_dim=32,
     vit_depth=1,
     vit_heads=2,
-    epochs=1,
-    samples_per_epoch=64,
+    passes=1,
+    samples_per_pass=64,
     batch_size=32,
     context=5,
-    seq_epochs=1,
+    sequence_passes=1,
     seq_batch_size=16,
 )
 
@@ -162,11 +162,11 @@ def test_tiny_training_writes_loadable_weights_and_resume_continues(tmp_path, ti
 
     first = torch.load(run / "checkpoints" / "epoch_vit.pt", weights_only=True)
     first_seq = torch.load(run / "checkpoints" / "sequence.pt", weights_only=True)
-    Trainer(tiny_data, run, replace(TINY, epochs=2), cache_dir=cache, resume=True, threads=1).run()
+    Trainer(tiny_data, run, replace(TINY, passes=2), cache_dir=cache, resume=True, threads=1).run()
     resumed = torch.load(run / "checkpoints" / "epoch_vit.pt", weights_only=True)
     history = json.loads(resumed["history"])
-    assert [h["epoch"] for h in history] == [1, 2]
-    assert history[0] == json.loads(first["history"])[0]  # epoch 1 was not trained again
+    assert [h["pass"] for h in history] == [1, 2]
+    assert history[0] == json.loads(first["history"])[0]  # pass 1 was not trained again
     # The sequence model is retrained on the new embeddings, not restored from the old run.
     seq = torch.load(run / "checkpoints" / "sequence.pt", weights_only=True)
     assert not torch.equal(seq["model"]["head.weight"], first_seq["model"]["head.weight"])
@@ -183,9 +183,9 @@ def test_two_process_ddp_training_with_gloo(tmp_path, tiny_data):
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
         "-m", "sleepvit.cli", "train",
         "--data", str(tiny_data), "--out", str(run), "--cache", str(tmp_path / "cache"),
-        "--device", "cpu", "--dim", "32", "--depth", "1", "--heads", "2", "--epochs", "1",
-        "--samples-per-epoch", "64", "--batch-size", "16", "--context", "5",
-        "--seq-epochs", "1", "--threads", "1",
+        "--device", "cpu", "--dim", "32", "--depth", "1", "--heads", "2", "--passes", "1",
+        "--samples-per-pass", "64", "--batch-size", "16", "--context", "5",
+        "--sequence-passes", "1", "--threads", "1",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # A session of its own, so a hung rank can be killed together with the launcher.

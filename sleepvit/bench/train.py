@@ -20,10 +20,10 @@ from sleepvit.bench import machine_description, write_results
 from sleepvit.train.config import TrainConfig
 from sleepvit.train.corpus import build_corpus
 
-DEMO_PLAN = {"train": 60, "val": 10, "test": 20, "epochs": 6, "samples_per_epoch": 8_000}
+DEMO_PLAN = {"train": 60, "val": 10, "test": 20, "passes": 6, "samples_per_pass": 8_000}
 """The demo-weights command's corpus and stage-1 budget (see the README recipe)."""
 SHORT_TRAIN, SHORT_VAL = 2, 1
-SHORT = TrainConfig(name="bench", epochs=1, samples_per_epoch=1024, seq_epochs=1)
+SHORT = TrainConfig(name="bench", passes=1, samples_per_pass=1024, sequence_passes=1)
 BENCH_SEEDS = 90_000
 """Seed base of the bench nights, far from any corpus seed range."""
 
@@ -53,17 +53,17 @@ def estimate(seconds: dict, simulate_per_night: float, hours: float) -> dict[str
     plan, nights = DEMO_PLAN, SHORT_TRAIN + SHORT_VAL
     forward_s = seconds["embeddings"] / (nights * epochs_per_night)
     short_val_images = min(VAL_IMAGES_PER_PASS, SHORT_VAL * epochs_per_night)
-    sample_s = (seconds["epoch_vit"] - short_val_images * forward_s) / SHORT.samples_per_epoch
+    sample_s = (seconds["epoch_vit"] - short_val_images * forward_s) / SHORT.samples_per_pass
     val_images = min(VAL_IMAGES_PER_PASS, plan["val"] * epochs_per_night)
-    passes = plan["epochs"]
+    passes = plan["passes"]
     minutes = {
         "simulate": simulate_per_night * (plan["train"] + plan["val"] + plan["test"]),
         "render_cache": seconds["render_cache"] / nights * (plan["train"] + plan["val"]),
-        "epoch_vit": passes * (plan["samples_per_epoch"] * sample_s + val_images * forward_s),
+        "epoch_vit": passes * (plan["samples_per_pass"] * sample_s + val_images * forward_s),
         "embeddings": forward_s * (plan["train"] + plan["val"]) * epochs_per_night,
         "sequence": seconds["sequence"]
-        * (_sequence_steps(plan["train"], epochs_per_night) * TrainConfig().seq_epochs)
-        / (_sequence_steps(SHORT_TRAIN, epochs_per_night) * SHORT.seq_epochs),
+        * (_sequence_steps(plan["train"], epochs_per_night) * TrainConfig().sequence_passes)
+        / (_sequence_steps(SHORT_TRAIN, epochs_per_night) * SHORT.sequence_passes),
         "calibration": seconds["calibration"] * plan["val"] / SHORT_VAL,
     }
     minutes = {phase: s / 60 for phase, s in minutes.items()}
@@ -85,11 +85,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"machine: {machine_description()}")
     print(
         f"short run: {SHORT_TRAIN}+{SHORT_VAL} nights of {args.hours:g} h, "
-        f"{SHORT.samples_per_epoch} samples; seconds per phase {metrics['seconds']}"
+        f"{SHORT.samples_per_pass} samples; seconds per phase {metrics['seconds']}"
     )
     print(
         f"estimate for {DEMO_PLAN['train']}/{DEMO_PLAN['val']}/{DEMO_PLAN['test']} nights, "
-        f"{DEMO_PLAN['epochs']} × {DEMO_PLAN['samples_per_epoch']} samples:"
+        f"{DEMO_PLAN['passes']} × {DEMO_PLAN['samples_per_pass']} samples:"
     )
     for phase, value in minutes.items():
         print(f"  {phase:<13}{value:7.1f} min")

@@ -348,12 +348,12 @@ def _write_psg(night: SimulatedNight, path: Path, annotate: bool) -> None:
         writer.close()
 
 
-def output_paths(path: str | Path) -> tuple[Path, Path]:
+def night_paths(path: str | Path) -> tuple[Path, Path]:
     """``(edf_path, hypnogram_path)`` that :func:`write_night` writes for ``path``.
 
     Examples
     --------
-    >>> [p.name for p in output_paths("night.edf")]
+    >>> [p.name for p in night_paths("night.edf")]
     ['night.edf', 'night-Hypnogram.edf']
     """
     path = Path(path)
@@ -379,7 +379,7 @@ def write_night(night: SimulatedNight, path: str | Path) -> tuple[Path, Path]:
     >>> edf.name, hyp.name
     ('n.edf', 'n-Hypnogram.edf')
     """
-    path, hypnogram_path = output_paths(path)
+    path, hypnogram_path = night_paths(path)
     with atomic_path(path) as tmp:
         _write_psg(night, tmp, annotate=night.style == "hospital")
     write_hypnogram(night.hypnogram, hypnogram_path)

@@ -23,8 +23,9 @@ class TrainConfig:
     vit_dim: int = EpochViTConfig.dim
     vit_depth: int = EpochViTConfig.depth
     vit_heads: int = EpochViTConfig.heads
-    epochs: int = 8
-    samples_per_epoch: int = 0
+    passes: int = 8
+    """EpochViT passes over the training data (a pass draws ``samples_per_pass`` images)."""
+    samples_per_pass: int = 0
     """Epoch images drawn (with the stage weights) per pass; 0 = as many as there are."""
     batch_size: int = 64
     lr: float = 5e-4
@@ -32,7 +33,7 @@ class TrainConfig:
     warmup_fraction: float = 0.05
     augment: bool = True
     context: int = SequenceConfig.context
-    seq_epochs: int = 6
+    sequence_passes: int = 6
     seq_batch_size: int = 32
     seq_lr: float = 5e-4
 
@@ -44,4 +45,4 @@ class TrainConfig:
 
 # Options that may change on --resume (to extend or shorten a run); everything else defines
 # the model and data and must match the checkpoint.
-RESUMABLE_CHANGES = {"epochs", "seq_epochs"}
+RESUMABLE_CHANGES = {"passes", "sequence_passes"}

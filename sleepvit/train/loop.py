@@ -6,7 +6,7 @@ then fitted on the validation nights and the weights folder written with
 :mod:`sleepvit.models.artifacts`, next to ``metrics.json`` (ViT alone vs. with sequence).
 
 A run folder holds ``train_config.json``, ``splits.csv``, ``checkpoints/`` (one file per
-stage, rewritten after every epoch: ``--resume`` continues from it), ``weights/<name>/`` and
+stage, rewritten after every pass: ``--resume`` continues from it), ``weights/<name>/`` and
 ``metrics.json``. Works the same in one process or under ``torchrun`` (see
 :mod:`sleepvit.train.distributed`).
 """
@@ -236,7 +236,7 @@ class Trainer:
         return self.run_dir / "checkpoints" / f"{stage}.pt"
 
     def _restore(self, stage: _Stage) -> int:
-        """Load the stage's checkpoint if there is one; returns the first epoch still to train."""
+        """Load the stage's checkpoint if there is one; returns the first pass still to train."""
         path = self._checkpoint_path(stage.name)
         if not path.is_file():
             return 0
@@ -267,11 +267,11 @@ class Trainer:
         return _Stage(name, label, model, optimizer, scheduler, [])
 
     def _fit(
-        self, stage: _Stage, ctx, n_epochs, steps, batch_size, draw, batch_loss, validate, resume
+        self, stage: _Stage, ctx, n_passes, steps, batch_size, draw, batch_loss, validate, resume
     ) -> bool:
-        """The epoch loop both stages share: resume, train, validate, log, checkpoint.
+        """The pass loop both stages share: resume, train, validate, log, checkpoint.
 
-        Returns whether any epoch was trained (``False`` when a checkpoint was complete).
+        Returns whether any pass was trained (``False`` when a checkpoint was complete).
 
         ``draw(generator)`` gives this rank's sample indices for one pass;
         ``batch_loss(model, indices, generator)`` the loss of one batch; ``validate()`` the
@@ -279,16 +279,16 @@ class Trainer:
         """
         model = ctx.wrap(stage.model)
         first = self._restore(stage) if resume else 0
-        for epoch in range(first, n_epochs):
-            # Seeded per epoch and rank: a resumed run draws what the whole run would have.
-            seed = (self.config.seed * 1_000_003 + epoch) * 101 + ctx.rank
+        for done in range(first, n_passes):
+            # Seeded per pass and rank: a resumed run draws what the whole run would have.
+            seed = (self.config.seed * 1_000_003 + done) * 101 + ctx.rank
             generator = torch.Generator().manual_seed(seed)
             picks = draw(generator)
             model.train()
             total = 0.0
             bar = tqdm(
                 range(steps),
-                desc=f"{stage.label} {epoch + 1}/{n_epochs}",
+                desc=f"{stage.label} {done + 1}/{n_passes}",
                 unit="batch",
                 disable=not ctx.is_main,
             )
@@ -303,13 +303,13 @@ class Trainer:
                 stage.scheduler.step()
                 total += loss.item()
                 bar.set_postfix(loss=f"{loss.item():.3f}")
-            entry = {"epoch": epoch + 1, "train_loss": ctx.mean(total / steps)} | validate()
+            entry = {"pass": done + 1, "train_loss": ctx.mean(total / steps)} | validate()
             stage.history.append(entry)
             if ctx.is_main:
                 self._save_checkpoint(stage)
                 tqdm.write(_format_entry(stage.label, entry))
             ctx.barrier()
-        return first < n_epochs
+        return first < n_passes
 
     # ------------------------------------------------------------------ stage 1
     def _train_epoch_vit(self, vit, train, val, ctx) -> bool:
@@ -320,7 +320,7 @@ class Trainer:
         scored = labels >= 0
         labels, night_of, epoch_of = labels[scored], night_of[scored], epoch_of[scored]
         sample_weight = torch.as_tensor(stage_weights(labels, cfg.class_balance)[labels])
-        per_pass = cfg.samples_per_epoch or labels.size
+        per_pass = cfg.samples_per_pass or labels.size
         per_rank = max(cfg.batch_size, per_pass // ctx.world_size)
         steps = math.ceil(per_rank / cfg.batch_size)
 
@@ -351,9 +351,9 @@ class Trainer:
             ]
             return _summary(val_labels, predicted)
 
-        stage = self._make_stage("epoch_vit", "EpochViT", vit, cfg.lr, steps * cfg.epochs)
+        stage = self._make_stage("epoch_vit", "EpochViT", vit, cfg.lr, steps * cfg.passes)
         return self._fit(
-            stage, ctx, cfg.epochs, steps, cfg.batch_size, draw, batch_loss, validate, self.resume
+            stage, ctx, cfg.passes, steps, cfg.batch_size, draw, batch_loss, validate, self.resume
         )
 
     # ------------------------------------------------------------------ stage 2
@@ -399,9 +399,11 @@ class Trainer:
             probs = [sequence_probabilities(seq, emb) for _, emb in val_emb]
             return _summary(np.concatenate([n.labels for n in val]), [p.argmax(1) for p in probs])
 
-        stage = self._make_stage("sequence", "Sequence", seq, cfg.seq_lr, steps * cfg.seq_epochs)
+        stage = self._make_stage(
+            "sequence", "Sequence", seq, cfg.seq_lr, steps * cfg.sequence_passes
+        )
         self._fit(
-            stage, ctx, cfg.seq_epochs, steps, cfg.seq_batch_size, draw, batch_loss, validate,
+            stage, ctx, cfg.sequence_passes, steps, cfg.seq_batch_size, draw, batch_loss, validate,
             self.resume and resume,
         )  # fmt: skip
 
@@ -505,7 +507,7 @@ def _headline(metrics: dict) -> dict:
 
 
 def _format_entry(stage: str, entry: dict) -> str:
-    parts = [f"{stage} epoch {entry['epoch']}: loss {entry['train_loss']:.3f}"]
+    parts = [f"{stage} pass {entry['pass']}: loss {entry['train_loss']:.3f}"]
     if "val_kappa" in entry:
         parts.append(
             f"val κ {format_score(entry['val_kappa'])}, "
