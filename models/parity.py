@@ -1,14 +1,16 @@
 """Parity of two backends on scored nights: does the int8 model score like the fp32 one?
 
 :func:`compare_backends` scores each night with a reference backend (``torch``, fp32) and a
-candidate (``onnx-int8``), and reports what a release needs to know: epoch agreement of the
+candidate (``onnx-int8``) — :func:`compare_on_data_set` every scored night of a data set
+(``sleepvit parity``) — and reports what a release needs to know: epoch agreement of the
 final (sequence) stages, the largest probability difference, Cohen's κ of each against the
 expert scoring and its change, and the per-stage F1 changes. The release criterion is
 agreement ≥ 98 % and |Δκ| ≤ 0.01 (:attr:`ParityReport.passes`).
 
 Examples
 --------
->>> report = compare_backends(nights, "models/weights/sleepvit-demo")  # doctest: +SKIP
+>>> report = compare_on_data_set("corpus/manifest.csv", "models/weights/sleepvit-demo",
+...                              split="test")                       # doctest: +SKIP
 >>> print(report.format())                                            # doctest: +SKIP
 """
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sleepvit.datasets.nights import DataSetError, discover_nights
 from sleepvit.hypnogram import STAGES
 from sleepvit.metrics.agreement import agreement
 from sleepvit.models.backends import load_backend
@@ -92,6 +95,33 @@ class ParityReport:
         ]
         lines = [f"| {self.candidate} vs {self.reference} | |", "|---|---:|"]
         return "\n".join([*lines, *(f"| {name} | {value} |" for name, value in rows)])
+
+
+def compare_on_data_set(
+    data: str | Path,
+    weights: str | Path | None = None,
+    split: str | None = None,
+    reference: str = "torch",
+    candidate: str = "onnx-int8",
+    channel_map: str | Path | None = None,
+    threads: int | None = None,
+) -> ParityReport:
+    """:func:`compare_backends` over the scored nights of ``data`` (folder or manifest CSV).
+
+    With ``split``, only the manifest's nights of that split. Raises
+    :class:`~sleepvit.datasets.nights.DataSetError` when no scored night is found.
+    """
+    records = [r for r in discover_nights(data) if split in (None, r.split)]
+    if not records:
+        raise DataSetError(f"no scored night (split {split or 'any'}) found", data)
+    return compare_backends(
+        [(r.edf, r.hypnogram) for r in records],
+        weights,
+        reference=reference,
+        candidate=candidate,
+        channel_map=channel_map,
+        threads=threads,
+    )
 
 
 def compare_backends(

@@ -13,6 +13,22 @@ from collections.abc import Sequence
 
 from sleepvit import __version__
 from sleepvit.errors import SleepVitError
+from sleepvit.models.backends import BACKEND_NAMES
+
+# Options several subcommands share, declared once (argparse parents).
+CHANNEL_MAP = argparse.ArgumentParser(add_help=False)
+CHANNEL_MAP.add_argument("--channel-map", metavar="JSON", help="JSON file mapping slots to labels")
+DATA_SET = argparse.ArgumentParser(add_help=False)
+DATA_SET.add_argument(
+    "--data", required=True, help="folder of EDF + hypnogram files, or manifest CSV"
+)
+SPLIT = argparse.ArgumentParser(add_help=False)
+SPLIT.add_argument("--split", choices=("train", "val", "test"), help="only this manifest split")
+
+
+def _add_backend(parser: argparse.ArgumentParser, *flags: str, default: str, help: str) -> None:
+    """A choice of model runtime (:data:`~sleepvit.models.backends.BACKEND_NAMES`)."""
+    parser.add_argument(*flags or ("--backend",), choices=BACKEND_NAMES, default=default, help=help)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -27,12 +43,12 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "inspect",
+        parents=[CHANNEL_MAP],
         help="show a recording's header, channels and the slot mapping chosen",
         description="Show a recording's header, channels, the canonical slot chosen for "
         "each channel and why, its duration and number of 30-s epochs.",
     )
     p.add_argument("file", help="EDF, EDF+ or BDF recording")
-    p.add_argument("--channel-map", metavar="JSON", help="JSON file mapping slots to labels")
     p.set_defaults(handler=_cmd_inspect)
 
 
@@ -52,6 +68,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 def _add_render(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "render",
+        parents=[CHANNEL_MAP],
         help="draw 30-s epochs as the technician screen / model input (PNG)",
         description="Render epochs of a recording as the model sees them (--size model, "
         "176 x 240) or as the technician screen (--size screen, 1920 x 1080) and write "
@@ -66,7 +83,6 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--size", choices=("model", "screen"), default="model")
     p.add_argument("--notch", type=float, choices=(50.0, 60.0), help="mains notch in Hz")
-    p.add_argument("--channel-map", metavar="JSON", help="JSON file mapping slots to labels")
     p.set_defaults(handler=_cmd_render)
 
 
@@ -148,6 +164,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     d = TrainConfig()
     p = sub.add_parser(
         "train",
+        parents=[DATA_SET, CHANNEL_MAP],
         help="train EpochViT + SequenceTransformer on scored nights",
         description="Train EpochViT on rendered 30-s epochs, then the SequenceTransformer on "
         "its frozen embeddings; fit the temperature on validation nights and write "
@@ -155,7 +172,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "after every pass over the data; --resume continues. Scale out with "
         "'torchrun --standalone --nproc_per_node=N -m sleepvit.cli train …'.",
     )
-    p.add_argument("--data", required=True, help="folder of EDF + hypnogram files, or manifest CSV")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's checkpoints")
     p.add_argument("--name", default=d.name, help="model name (weights folder)")
@@ -197,7 +213,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", metavar="DIR", help="rendered-epoch cache (default RUN_DIR/cache)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--threads", type=int, help="CPU threads per process (default: its share)")
-    p.add_argument("--channel-map", metavar="JSON", help="JSON file mapping slots to labels")
     p.set_defaults(handler=_cmd_train)
 
 
@@ -227,18 +242,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
+        parents=[DATA_SET, SPLIT, CHANNEL_MAP],
         help="agreement of a model with scored nights (κ, macro-F1, confusion matrix)",
         description="Score every night of a data set with WEIGHTS, EpochViT alone and with the "
         "sequence model, and compare with the reference hypnograms: accuracy, macro-F1, "
         "Cohen's κ, per-stage F1, confusion matrix (PNG + JSON), per-night table.",
     )
     p.add_argument("weights", help="weights folder (config.json + safetensors)")
-    p.add_argument("--data", required=True, help="folder of EDF + hypnogram files, or manifest CSV")
-    p.add_argument("--split", choices=("train", "val", "test"), help="only this manifest split")
     p.add_argument("--out", metavar="DIR", help="write evaluation.json, PNGs and per_night.csv")
-    p.add_argument(
-        "--backend",
-        choices=("onnx-int8", "onnx-fp32", "torch"),
+    _add_backend(
+        p,
         default="torch",
         help="model runtime (default torch: freshly trained weights have no ONNX files yet)",
     )
@@ -254,7 +267,6 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write WEIGHTS/MODEL_CARD.md from these numbers (held-out nights only)",
     )
-    p.add_argument("--channel-map", metavar="JSON", help="JSON file mapping slots to labels")
     p.set_defaults(handler=_cmd_evaluate)
 
 
@@ -295,6 +307,7 @@ def _clock_argument(text: str):
 def _add_score(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "score",
+        parents=[CHANNEL_MAP],
         help="score nights: hypnogram CSV/EDF+/XML, summary JSON and PDF report per night",
         description="Score recordings (files, or folders searched recursively for .edf/.bdf) "
         "and write per night OUT/STEM.hypnogram.csv (epoch,onset_s,stage,confidence,"
@@ -313,9 +326,8 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
         help="nights scored in N parallel processes, each with cores/N CPU threads",
     )
     p.add_argument("--weights", metavar="DIR", help="weights folder (default: demo weights)")
-    p.add_argument(
-        "--backend",
-        choices=("onnx-int8", "onnx-fp32", "torch"),
+    _add_backend(
+        p,
         default="onnx-int8",
         help="model runtime: ONNX Runtime int8 (default, no torch), fp32, or PyTorch",
     )
@@ -325,7 +337,6 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--lights-on", type=_clock_argument, metavar="HH:MM", help="clock time of lights on"
     )
-    p.add_argument("--channel-map", metavar="JSON", help="JSON file mapping slots to labels")
     p.add_argument(
         "--deidentify",
         action="store_true",
@@ -422,8 +433,12 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", metavar="OUT.edf", help="recording to write")
     p.add_argument("--hours", type=float, default=8.0, help="lights off to lights on")
     p.add_argument("--seed", type=int, default=0, help="random seed (a different sleeper)")
-    p.add_argument("--style", choices=("hospital", "sleep-edf"), default="hospital",
-                   help="16-channel AASM montage, or the Sleep-EDF cassette layout")
+    p.add_argument(
+        "--style",
+        choices=("hospital", "sleep-edf"),
+        default="hospital",
+        help="16-channel AASM montage, or the Sleep-EDF cassette layout",
+    )
     p.set_defaults(handler=_cmd_simulate)
 
 
@@ -464,16 +479,13 @@ def _add_export_int8(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_parity(args: argparse.Namespace) -> int:
-    from sleepvit.datasets.nights import DataSetError, discover_nights
     from sleepvit.io.atomic import atomic_open
-    from sleepvit.models.parity import compare_backends
+    from sleepvit.models.parity import compare_on_data_set
 
-    records = [r for r in discover_nights(args.data) if args.split in (None, r.split)]
-    if not records:
-        raise DataSetError(f"no scored night (split {args.split or 'any'}) found", args.data)
-    report = compare_backends(
-        [(r.edf, r.hypnogram) for r in records],
+    report = compare_on_data_set(
+        args.data,
         args.weights,
+        split=args.split,
         reference=args.reference,
         candidate=args.candidate,
         threads=args.threads,
@@ -488,6 +500,7 @@ def _cmd_parity(args: argparse.Namespace) -> int:
 def _add_parity(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "parity",
+        parents=[DATA_SET, SPLIT],
         help="does the int8 model score like fp32? (agreement, max |Δp|, Δκ, ΔF1)",
         description="Score scored nights with two backends of WEIGHTS (default torch fp32 vs "
         "onnx-int8) and print epoch agreement, max probability difference, κ against the "
@@ -495,11 +508,8 @@ def _add_parity(sub: argparse._SubParsersAction) -> None:
         "agreement < 98 % or |Δκ| > 0.01.",
     )
     p.add_argument("weights", help="weights folder with safetensors and ONNX files")
-    p.add_argument("--data", required=True, help="folder of EDF + hypnogram files, or manifest CSV")
-    p.add_argument("--split", choices=("train", "val", "test"), help="only this manifest split")
-    backends = ("onnx-int8", "onnx-fp32", "torch")
-    p.add_argument("--reference", choices=backends, default="torch")
-    p.add_argument("--candidate", choices=backends, default="onnx-int8")
+    _add_backend(p, "--reference", default="torch", help="the backend compared against")
+    _add_backend(p, "--candidate", default="onnx-int8", help="the backend checked")
     p.add_argument("--threads", type=int, help="CPU threads per backend (default: all)")
     p.add_argument("--out", metavar="FILE.md", help="also write the table to this file")
     p.set_defaults(handler=_cmd_parity)
