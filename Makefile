@@ -42,8 +42,11 @@ $(DEMO_NIGHT): | $(INSTALLED)
 test: $(INSTALLED)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
+# ruff, then DESIGN's import contracts (pyproject.toml [tool.importlinter]) on the package as
+# installed.
 lint: $(INSTALLED)
 	$(BIN)/ruff check sleepvit rendering models gui tests
+	$(BIN)/python tests/import_contracts.py
 
 # Resolve the newest releases that pyproject.toml's ranges and requirements/pins.in allow.
 # Every extra but `all`, which names sleepvit itself and would put this checkout's path in the lock.
