@@ -9,9 +9,9 @@ temperature.
 
 Examples
 --------
->>> backend = load_backend("models/weights/sleepvit-demo")           # doctest: +SKIP
->>> logits, embeddings = backend.epoch_outputs(images, present)      # doctest: +SKIP
->>> probabilities = backend.sequence_probabilities(embeddings)       # doctest: +SKIP
+>>> backend = load_backend("models/weights/sleepvit-demo")                  # doctest: +SKIP
+>>> rendered = render_epochs(study, backend.render_config)                  # doctest: +SKIP
+>>> scores = backend.score(rendered.images, rendered.present, rendered.config)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from sleepvit.errors import ModelError
-from sleepvit.models.artifacts import ArtifactConfig, default_weights_dir, read_config
+from sleepvit.models.artifacts import (
+    ArtifactConfig,
+    check_render_config,
+    default_weights_dir,
+    read_config,
+)
+from sleepvit.rendering.config import RenderConfig
 
 BACKEND_NAMES: tuple[str, ...] = ("onnx-int8", "onnx-fp32", "torch")
 DEFAULT_BACKEND = "onnx-int8"
@@ -136,8 +142,11 @@ class NightScores:
 class Backend:
     """A loaded weights folder able to score epoch images; see :func:`load_backend`.
 
-    Subclasses provide the three model calls; batching, input checks, sliding windows and
-    temperature live here, once for all backends.
+    Epoch images come with the :class:`~sleepvit.rendering.config.RenderConfig` they were
+    drawn with, and images drawn otherwise than the model was trained on are refused
+    (:func:`~sleepvit.models.artifacts.check_render_config`). Subclasses provide the three
+    model calls; batching, input checks, sliding windows and temperature live here, once for
+    all backends.
     """
 
     name = ""
@@ -153,19 +162,22 @@ class Backend:
         return self.config.name
 
     @property
-    def render_config(self):
+    def render_config(self) -> RenderConfig:
+        """How the images this model reads must be drawn."""
         return self.config.render_config
 
     @property
     def temperature(self) -> float:
         return self.config.temperature
 
-    def epoch_outputs(self, images: np.ndarray, present: np.ndarray):
+    def epoch_outputs(self, images: np.ndarray, present: np.ndarray, drawn_with: RenderConfig):
         """EpochViT logits ``[n, 5]`` and embeddings ``[n, D]`` of uint8 images ``[n, H, W]``.
 
-        ``present`` is bool ``[n_slots]`` (one montage for the night) or ``[n, n_slots]``.
+        ``present`` is bool ``[n_slots]`` (one montage for the night) or ``[n, n_slots]``;
+        ``drawn_with`` is the render config of the images. Raises :class:`ModelError` saying
+        what differs when it is not the model's :attr:`render_config`.
         """
-        images, present = self._checked(images, present)
+        images, present = self._checked(images, present, drawn_with)
         parts = [
             self._epoch_vit(images[i : i + self.epoch_batch], present[i : i + self.epoch_batch])
             for i in range(0, len(images), self.epoch_batch)
@@ -175,13 +187,16 @@ class Backend:
             return np.zeros((0, vit.n_classes), np.float32), np.zeros((0, vit.dim), np.float32)
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
-    def attention(self, images: np.ndarray, present: np.ndarray) -> np.ndarray:
+    def attention(
+        self, images: np.ndarray, present: np.ndarray, drawn_with: RenderConfig
+    ) -> np.ndarray:
         """Attention rollout ``[n, n_slots, n_cols]`` of each epoch: what the CLS token read.
 
         Each map sums to 1 over signal × 2-s column; absent slots are exactly 0. For heatmaps
-        of the few epochs on screen (the whole night works, in batches).
+        of the few epochs on screen (the whole night works, in batches). Arguments as for
+        :meth:`epoch_outputs`.
         """
-        images, present = self._checked(images, present)
+        images, present = self._checked(images, present, drawn_with)
         vit = self.config.epoch_vit
         parts = [
             self._rollout(images[i : i + self.epoch_batch], present[i : i + self.epoch_batch])
@@ -200,12 +215,18 @@ class Backend:
             self._sequence, embeddings, sequence.context, sequence.n_classes, self.temperature
         )
 
-    def score(self, images: np.ndarray, present: np.ndarray) -> NightScores:
-        """Probabilities of every epoch image of one night, alone and in context."""
-        logits, embeddings = self.epoch_outputs(images, present)
+    def score(
+        self, images: np.ndarray, present: np.ndarray, drawn_with: RenderConfig
+    ) -> NightScores:
+        """Probabilities of every epoch image of one night, alone and in context.
+
+        Arguments as for :meth:`epoch_outputs`.
+        """
+        logits, embeddings = self.epoch_outputs(images, present, drawn_with)
         return NightScores(softmax(logits), self.sequence_probabilities(embeddings))
 
-    def _checked(self, images: np.ndarray, present: np.ndarray):
+    def _checked(self, images: np.ndarray, present: np.ndarray, drawn_with: RenderConfig):
+        check_render_config(self.render_config, drawn_with, self.folder)
         vit = self.config.epoch_vit
         images = np.asarray(images)
         if images.ndim != 3 or images.shape[1:] != (vit.height, vit.width):

@@ -147,7 +147,7 @@ def compare_backends(
         study = load_study(edf_path, channel_map=channel_map)
         rendered = render_epochs(study, ref.render_config)
         scores = {
-            key: backend.score(rendered.images, rendered.present)
+            key: backend.score(rendered.images, rendered.present, rendered.config)
             for key, backend in (("ref", ref), ("cand", cand))
         }
         expert = read_hypnogram(hypnogram_path, study.start, study.duration_s).stages

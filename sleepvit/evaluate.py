@@ -115,7 +115,7 @@ def evaluate(
         night = cache.load(record)
         labels = trim_wake(night.labels, trim_wake_minutes)
         # A private copy: torch refuses to wrap the read-only cache memory map.
-        scores = scorer.score(np.array(night.images), night.present)
+        scores = scorer.score(np.array(night.images), night.present, cache.config)
         row = {"night": record.name, "subject": record.subject, "epochs": len(night)}
         for key, probs in zip(OUTPUTS, (scores.epoch_vit, scores.sequence), strict=True):
             pred = probs.argmax(axis=1)

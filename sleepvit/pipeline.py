@@ -77,7 +77,7 @@ def score_study(
     for first in range(0, n, MODEL_BLOCK):
         check()
         block_logits, block_embeddings = scorer.epoch_outputs(
-            images[first : first + MODEL_BLOCK], renderer.present
+            images[first : first + MODEL_BLOCK], renderer.present, config
         )
         logits.append(block_logits)
         embeddings.append(block_embeddings)

@@ -19,12 +19,15 @@ from sleepvit.errors import ModelError
 from sleepvit.hypnogram import parse_stage
 from sleepvit.models.backends import load_backend
 from sleepvit.models.onnx_runtime import ARCHITECTURE_KEY, QUANTIZATION_KEY, onnx_filename
+from sleepvit.rendering import RenderConfig
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 REPO = Path(__file__).resolve().parents[1]
 ONNX_FILES = [onnx_filename(m, p) for m in ("epoch_vit", "sequence") for p in ("fp32", "int8")]
+DRAWN = RenderConfig()
+"""How ``render_nights`` draws the fixture nights, and the tiny models were trained on."""
 
 
 @pytest.fixture(scope="module")
@@ -77,18 +80,18 @@ def test_failed_export_leaves_the_previous_files_untouched(exported, tmp_path, m
 def test_onnx_fp32_reproduces_torch_and_int8_stays_close(exported, fixture_epochs):
     images, present, _ = fixture_epochs
     torch_backend = load_backend(exported, "torch")
-    ref_logits, ref_emb = torch_backend.epoch_outputs(images, present)
+    ref_logits, ref_emb = torch_backend.epoch_outputs(images, present, DRAWN)
     ref_seq = torch_backend.sequence_probabilities(ref_emb)
-    ref_rollout = torch_backend.attention(images[:8], present[:8])
+    ref_rollout = torch_backend.attention(images[:8], present[:8], DRAWN)
 
     fp32 = load_backend(exported, "onnx-fp32")
-    logits, emb = fp32.epoch_outputs(images, present)
+    logits, emb = fp32.epoch_outputs(images, present, DRAWN)
     assert np.abs(logits - ref_logits).max() < 1e-4 and np.abs(emb - ref_emb).max() < 1e-4
     assert np.abs(fp32.sequence_probabilities(emb) - ref_seq).max() < 1e-5
-    assert np.abs(fp32.attention(images[:8], present[:8]) - ref_rollout).max() < 1e-5
+    assert np.abs(fp32.attention(images[:8], present[:8], DRAWN) - ref_rollout).max() < 1e-5
 
     int8 = load_backend(exported, "onnx-int8")
-    logits8, emb8 = int8.epoch_outputs(images, present)
+    logits8, emb8 = int8.epoch_outputs(images, present, DRAWN)
     p8, p32 = np.exp(logits8), np.exp(ref_logits)
     p8, p32 = p8 / p8.sum(1, keepdims=True), p32 / p32.sum(1, keepdims=True)
     assert np.mean(p8.argmax(1) == p32.argmax(1)) >= 0.95
@@ -100,17 +103,33 @@ def test_sequence_windows_match_the_torch_models_own_night_scoring(exported, fix
     from sleepvit.models.sequence import sequence_probabilities
 
     backend = load_backend(exported, "torch")
-    embeddings = backend.epoch_outputs(*fixture_epochs[:2])[1][:13]  # shorter than 3 windows
+    embeddings = backend.epoch_outputs(*fixture_epochs[:2], DRAWN)[1][:13]  # shorter than 3 windows
     sequence = backend.artifacts.sequence
     expected = sequence_probabilities(sequence, embeddings, temperature=1.5).numpy()
     assert np.allclose(backend.sequence_probabilities(embeddings), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx-fp32", "onnx-int8"])
+def test_every_backend_refuses_images_drawn_with_another_render_config(
+    exported, fixture_epochs, backend
+):
+    images, present, _ = fixture_epochs
+    scorer = load_backend(exported, backend)
+    other = RenderConfig(notch_hz=50.0)  # the same image size, another drawing
+    for call in (scorer.epoch_outputs, scorer.attention, scorer.score):
+        with pytest.raises(ModelError) as refused:
+            call(images[:2], present[:2], other)
+        message = str(refused.value)
+        assert "notch_hz None ≠ 50.0" in message and str(exported) in message
+        assert "\n" not in message
+    assert len(scorer.score(images[:2], present[:2], DRAWN).sequence) == 2
 
 
 def test_rollout_heatmap_sums_to_one_and_ignores_absent_slots(exported, fixture_epochs):
     images, present, _ = fixture_epochs
     mask = present[:4].copy()
     mask[:, 2] = False  # pretend EEG_O is absent
-    rollout = load_backend(exported, "onnx-int8").attention(images[:4], mask)
+    rollout = load_backend(exported, "onnx-int8").attention(images[:4], mask, DRAWN)
     assert rollout.shape == (4, 11, 15)
     assert np.allclose(rollout.sum(axis=(1, 2)), 1.0, atol=1e-4)
     assert (rollout[~mask] == 0).all() and (rollout[mask] > 0).all()

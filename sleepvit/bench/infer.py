@@ -130,18 +130,25 @@ def _block_medians(
     return {name: statistics.median(values) for name, values in blocks.items()}
 
 
-def measure(folder: Path, images: np.ndarray, present: np.ndarray, repeat: int) -> list[dict]:
-    """Per backend: ms per epoch on a batch, epochs/s, whole-night model seconds, file sizes."""
+def measure(
+    folder: Path, images: np.ndarray, present: np.ndarray, drawn_with, repeat: int
+) -> list[dict]:
+    """Per backend: ms per epoch on a batch, epochs/s, whole-night model seconds, file sizes.
+
+    ``drawn_with`` is the render config of ``images``.
+    """
     from sleepvit.models.backends import load_backend
 
     backends = {name: load_backend(folder, name, threads=THREADS) for name in BACKENDS}
     batch = images[:BATCH]
 
     def night(backend) -> None:
-        _, embeddings = backend.epoch_outputs(images, present)
+        _, embeddings = backend.epoch_outputs(images, present, drawn_with)
         backend.sequence_probabilities(embeddings)
 
-    batch_jobs = {n: partial(b.epoch_outputs, batch, present) for n, b in backends.items()}
+    batch_jobs = {
+        n: partial(b.epoch_outputs, batch, present, drawn_with) for n, b in backends.items()
+    }
     batch_s = _block_medians(batch_jobs, batch_jobs, rounds=3, per_block=repeat)
     night_jobs = {n: partial(night, b) for n, b in backends.items()}
     night_s = _block_medians(night_jobs, batch_jobs, rounds=max(1, min(repeat, 3)), per_block=1)
@@ -195,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
         folder, notes = measurable_weights(weights, workdir)
         config = read_config(folder)
         images, present = _night_epochs(config.render_config, args.hours, workdir)
-        rows = measure(folder, images, present, args.repeat)
+        rows = measure(folder, images, present, config.render_config, args.repeat)
     vit = config.epoch_vit
     print(
         f"EpochViT dim {vit.dim} depth {vit.depth} heads {vit.heads} ({vit.n_tokens} tokens), "
