@@ -288,12 +288,13 @@ def load_backend(
     ...     load_backend("models/weights/sleepvit-demo", "onnx-int16")
     ... except ModelError as error:
     ...     print(error)
-    unknown backend 'onnx-int16'; choose --backend onnx-int8, onnx-fp32 or torch
+    unknown backend 'onnx-int16'; choose onnx-int8, onnx-fp32 or torch
     """
     if name not in BACKEND_NAMES:
         raise ModelError(
-            f"unknown backend {name!r}; choose --backend {', '.join(BACKEND_NAMES[:-1])} or "
-            f"{BACKEND_NAMES[-1]}"
+            f"unknown backend {name!r}; choose {', '.join(BACKEND_NAMES[:-1])} or "
+            f"{BACKEND_NAMES[-1]}",
+            settings=("backend",),
         )
     folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
     config = read_config(folder)
@@ -304,8 +305,9 @@ def load_backend(
         except ImportError as exc:
             raise ModelError(
                 f"backend torch needs {exc.name or 'PyTorch'}, which is not installed; install "
-                "the train extra (pip install 'sleepvit[train]') or use --backend onnx-int8",
+                "the train extra (pip install 'sleepvit[train]') or score with onnx-int8",
                 folder,
+                settings=("backend",),
             ) from exc
         return TorchBackend(folder, config, threads)
     return OnnxBackend(folder, config, name.removeprefix("onnx-"), threads)

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import timm
 import torch
 from onnxruntime.quantization import (
     CalibrationDataReader,
@@ -49,6 +50,7 @@ from onnxruntime.quantization import (
 )
 from torch import nn
 
+from sleepvit import __version__
 from sleepvit.errors import ModelError
 from sleepvit.io.atomic import atomic_path
 from sleepvit.models.backends import sliding_windows, softmax
@@ -173,7 +175,8 @@ def _verify_fp32(artifacts: Artifacts, workdir: Path, examples: dict) -> None:
     if not worst < 1e-3:
         raise ModelError(
             f"the ONNX export differs from the torch model by {worst:.2g}; this torch/timm "
-            "version exports the model differently — report it with 'sleepvit --version'",
+            "version exports the model differently — report it with the versions: SleepViT "
+            f"{__version__}, torch {torch.__version__}, timm {timm.__version__}",
             artifacts.folder,
         )
 

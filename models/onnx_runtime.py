@@ -181,8 +181,9 @@ class OnnxModel:
         if not self.path.is_file():
             raise ModelError(
                 f"{self.path.name} is missing from the weights folder; run 'sleepvit "
-                f"export-int8 {Path(folder)}' to create it, or choose --backend torch",
+                f"export-int8 {Path(folder)}' to create it, or score with the torch backend",
                 folder,
+                settings=("backend",),
             )
         options = ort.SessionOptions()
         if threads is not None:

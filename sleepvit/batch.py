@@ -118,8 +118,9 @@ def _refuse_collisions(jobs: list[NightJob]) -> None:
         if key in seen:
             raise OutputError(
                 f"{seen[key].path} and {job.path} would both write {job.out_dir / job.stem}.*; "
-                "rename one, or score them in separate runs with different --out folders",
+                "rename one, or score them in separate runs with different output folders",
                 job.path,
+                settings=("out",),
             )
         seen[key] = job
 

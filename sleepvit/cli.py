@@ -1,7 +1,9 @@
 """``sleepvit`` command line: one subcommand per job.
 
 Heavy modules are imported inside each handler so that ``sleepvit --help`` is instant
-and the scoring runtime never imports torch unless a command asks for it.
+and the scoring runtime never imports torch unless a command asks for it. Library errors say
+what is wrong and how to fix it in words; the settings that fix one
+(:attr:`~sleepvit.errors.SleepVitError.settings`) are named here by their flags.
 """
 
 from __future__ import annotations
@@ -535,7 +537,24 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_parity(sub)
     _add_fetch_sleep_edf(sub)
     _add_simulate_corpus(sub)
+    for command in sub.choices.values():
+        command.set_defaults(flags=_flags_by_setting(command))
     return parser
+
+
+def _flags_by_setting(command: argparse.ArgumentParser) -> dict[str, str]:
+    """Setting name (the option's ``dest``, as in the Python API) -> its long flag."""
+    return {
+        action.dest: max(action.option_strings, key=len)
+        for action in command._actions  # argparse lists no options publicly
+        if action.option_strings and action.dest != "help"
+    }
+
+
+def _flag_hint(error: SleepVitError, flags: dict[str, str]) -> str:
+    """`` (see --channel-map)`` for an error whose fix is a setting this command has."""
+    named = [flags[setting] for setting in error.settings if setting in flags]
+    return f" (see {', '.join(named)})" if named else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -545,7 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except SleepVitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}{_flag_hint(exc, args.flags)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -183,7 +183,7 @@ def score_recording(
     try:
         stats = sleep_statistics(hypnogram, off_s, on_s)
     except HypnogramError as exc:
-        raise HypnogramError(str(exc), job.path) from exc
+        raise exc.about(job.path) from exc
     warnings = list(study.warnings)
     night = ScoredNight(
         study=study,

@@ -386,8 +386,8 @@ def require_eeg(choices: Mapping[str, SlotChoice], channels: Sequence[SourceChan
         return
     labels = ", ".join(repr(ch.label) for ch in channels) or "none"
     raise ChannelMappingError(
-        f"no recognisable EEG channel (labels found: {labels}); name the EEG with a channel map, "
-        f'e.g. --channel-map map.json containing {{"EEG_C": "<EEG label>"}}',
+        f"no recognisable EEG channel (labels found: {labels}); name the EEG in a channel map, "
+        f'e.g. {{"EEG_C": "<EEG label>"}}',
         path,
     )
 

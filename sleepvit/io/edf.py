@@ -173,9 +173,10 @@ def _check_scalable(header: EdfHeader, choices: Mapping[str, SlotChoice]) -> Non
                     raise InvalidRecordingError(
                         f"signal {index + 1} ({s.label}, chosen for {slot}) has {kind} minimum = "
                         f"{kind} maximum = {low:g}, so its values cannot be scaled; fix the "
-                        "header in the acquisition software or pick another channel with "
-                        "--channel-map",
+                        "header in the acquisition software or pick another channel in a "
+                        "channel map",
                         header.path,
+                        settings=("channel_map",),
                     )
 
 
@@ -214,7 +215,7 @@ def load_study(
     try:
         choices = choose_channels(sources, load_channel_map(channel_map))
     except ChannelMappingError as exc:
-        raise ChannelMappingError(str(exc), path) from exc
+        raise exc.about(path) from exc
     require_eeg(choices, sources, path)
     _check_scalable(header, choices)
     timeline = _timeline(header, warn)

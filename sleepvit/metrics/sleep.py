@@ -172,13 +172,15 @@ def _epochs_in_bed(hyp: Hypnogram, lights_off_s: float | None, lights_on_s: floa
     if off >= on:
         raise HypnogramError(
             f"lights off ({off:.0f} s) is not before lights on ({on:.0f} s); "
-            "check the --lights-off and --lights-on times"
+            "check the lights-off and lights-on times",
+            settings=("lights_off", "lights_on"),
         )
     in_bed = (centres >= off) & (centres < on)
     if not in_bed.any():
         raise HypnogramError(
             f"no epoch of the {hyp.duration_s / 3600:.1f}-h hypnogram lies between lights off "
-            f"and lights on; check the --lights-off and --lights-on times"
+            "and lights on; check the lights-off and lights-on times",
+            settings=("lights_off", "lights_on"),
         )
     return in_bed
 

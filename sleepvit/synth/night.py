@@ -243,7 +243,9 @@ def simulate_night(
     subject = Subject.draw(rngs["subject"])
     if stages is None:
         if not hours > 0:
-            raise SleepVitError(f"--hours must be positive, got {hours}")
+            raise SleepVitError(
+                f"a night lasts a positive number of hours, not {hours}", settings=("hours",)
+            )
         # Slow-wave sleep declines with age in amount as well as in amplitude.
         codes = sample_stages(hours, rngs["hypnogram"], deep_sleep=subject.slow_wave_scale**2)
     else:

@@ -72,10 +72,14 @@ def choose_device(name: str = "auto", local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise SleepVitError("--device cuda: no CUDA device is visible; use --device cpu")
+            raise SleepVitError(
+                "device cuda: no CUDA device is visible; train on the CPU", settings=("device",)
+            )
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     if name != "cpu":
-        raise SleepVitError(f"--device {name}: unknown device; use auto, cpu or cuda")
+        raise SleepVitError(
+            f"unknown device {name!r}; choose auto, cpu or cuda", settings=("device",)
+        )
     return torch.device("cpu")
 
 

@@ -215,9 +215,10 @@ class Trainer:
             } - RESUMABLE_CHANGES
             if changed:
                 raise TrainingError(
-                    f"--resume with different options ({', '.join(sorted(changed))}) than the "
-                    "run was started with; repeat the original options or use a new --out",
+                    f"resuming with other settings ({', '.join(sorted(changed))}) than the run "
+                    "was started with; repeat the original settings or start a new run folder",
                     self.run_dir,
+                    settings=("out",),
                 )
         with atomic_open(config_path, "w") as handle:
             json.dump(asdict(self.config), handle, indent=2)

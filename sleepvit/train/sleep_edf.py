@@ -59,8 +59,9 @@ def fetch_sleep_edf(
         source = mirror or "physionet.org"
         raise DownloadError(
             f"cannot download Sleep-EDF from {source} ({type(exc).__name__}); check the "
-            "internet connection or pass --mirror with a reachable copy",
+            "internet connection or download from a reachable mirror",
             folder,
+            settings=("mirror",),
         ) from exc
     records = [NightRecord(Path(edf), Path(hypnogram), subject_of(edf)) for edf, hypnogram in pairs]
     return write_manifest(records, folder / "manifest.csv")

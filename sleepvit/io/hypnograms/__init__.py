@@ -95,7 +95,7 @@ def read_hypnogram(
     try:
         return align_to_recording(hyp, recording_start, recording_duration_s)
     except HypnogramError as exc:
-        raise HypnogramError(str(exc), path) from exc
+        raise exc.about(path) from exc
 
 
 def write_hypnogram(hyp: Hypnogram, path: str | Path, format: str | None = None) -> Path:
