@@ -135,3 +135,26 @@ def _train(vit, seq, images, present, labels, steps=15):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+
+
+@pytest.fixture
+def user_folders(tmp_path, monkeypatch) -> Path:
+    """Private user data and config folders (platformdirs reads XDG_* on Linux), so that a
+    test's review sidecars and preferences never meet another test's or the user's."""
+    home = tmp_path / "user"
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    return home
+
+
+@pytest.fixture
+def study_copy(tmp_path, hospital_night) -> Path:
+    """The hospital night and its scoring copied into a folder of this test's own (GUI tests
+    write a review sidecar next to the recording)."""
+    import shutil
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    edf, hypnogram = hospital_night
+    shutil.copy(hypnogram, folder / hypnogram.name)
+    return Path(shutil.copy(edf, folder / edf.name))

@@ -1,0 +1,131 @@
+"""Opening a study: identify the recording, find its review, load it, find its scorings.
+
+The Qt worker runs these steps off the GUI thread and reports progress; they are plain
+functions so that tests (and ``sleepvit-gui --self-test``) run them without a screen.
+
+1. :func:`open_study` — hash the recording, find its sidecar (for the channel map chosen in
+   an earlier session), load the signals, then find an AI scoring that needs no rescoring (the
+   one the review started from, kept in the sidecar, or ``sleepvit score`` outputs) and a
+   technician scoring on file. The first page can be drawn as soon as it returns.
+2. :func:`score_opened` — only when no AI scoring was found: render and score the night.
+
+A broken or unreadable model never stops a study from opening: the screen falls back to the
+default render config and the technician scores without the AI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sleepvit.errors import InvalidRecordingError, SleepVitError
+from sleepvit.gui.session.scoring import (
+    AiScoring,
+    Progress,
+    find_reference,
+    find_scored_outputs,
+    score_study_for_review,
+)
+from sleepvit.gui.session.session import OpenedStudy
+from sleepvit.gui.session.sidecar import NEXT_TO_RECORDING, identify_recording, open_sidecar
+from sleepvit.models.backends import DEFAULT_BACKEND
+from sleepvit.rendering import RenderConfig
+
+CHANNEL_MAP = "channel_map"
+"""Sidecar setting: the channel map (the ``--channel-map`` JSON) chosen for this study."""
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """What to open and with which model."""
+
+    path: Path
+    weights: Path | None = None
+    """Weights folder (default: the shipped demo weights)."""
+    backend: str = DEFAULT_BACKEND
+    scored_folders: Sequence[Path] = ()
+    """Folders to look in for ``sleepvit score`` outputs besides the recording's own."""
+    channel_map: dict | None = None
+    """A new channel map to apply (stored in the sidecar); ``None`` keeps the study's own."""
+
+
+def open_study(
+    request: OpenRequest,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> OpenedStudy:
+    """Steps 1 of the module docstring; raises :class:`~sleepvit.errors.SleepVitError`."""
+    from sleepvit.io import load_study
+
+    report = progress or (lambda step, done, total: None)
+    path = Path(request.path)
+    if not path.is_file():
+        raise InvalidRecordingError("does not exist or is not a file; check the path", path)
+    report("identify", 0, 1)
+    identity = identify_recording(path, cancelled)
+    existing = open_sidecar(path, identity, create=False)
+    try:
+        channel_map = request.channel_map
+        if channel_map is None and existing is not None:
+            channel_map = existing.setting(CHANNEL_MAP)
+        report("load", 0, 1)
+        study = load_study(path, channel_map=channel_map)
+        sidecar = existing or open_sidecar(path, identity)
+    except BaseException:
+        if existing is not None:
+            existing.close()
+        raise
+    try:
+        if request.channel_map is not None:
+            sidecar.set_setting(CHANNEL_MAP, request.channel_map)
+        notes = [f"recording: {warning}" for warning in study.warnings]
+        if sidecar.where != NEXT_TO_RECORDING:
+            why = f" ({sidecar.note})" if sidecar.note else ""
+            notes.append(f"review file: {sidecar.path}{why}")
+        model_config, model_note = _model_render_config(request.weights)
+        notes += [model_note] if model_note else []
+        ai = _stored_ai(sidecar, study)
+        if ai is None:
+            ai, passed_over = find_scored_outputs(study, request.scored_folders)
+            notes += passed_over
+            if ai is not None:
+                sidecar.save_ai_scoring(ai.stages, ai.probabilities, ai.epoch_vit, ai.info)
+        reference, reference_notes = find_reference(study)
+        notes += reference_notes
+    except BaseException:
+        sidecar.close()
+        raise
+    return OpenedStudy(study, identity, sidecar, model_config, ai, reference, notes)
+
+
+def score_opened(
+    opened: OpenedStudy,
+    scorer,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> AiScoring:
+    """Step 2: the AI scoring of a study opened without one (does not touch the sidecar)."""
+    return score_study_for_review(opened.study, scorer, progress, cancelled)
+
+
+def _stored_ai(sidecar, study) -> AiScoring | None:
+    """The AI scoring the review started from, if it was made from today's channels."""
+    stored = sidecar.load_ai_scoring()
+    if stored is None:
+        return None
+    stages, probabilities, epoch_vit, info = stored
+    channels = {slot: signal.label for slot, signal in study.signals.items()}
+    if len(stages) != study.n_epochs or info.get("channels", channels) != channels:
+        sidecar.forget_ai_scoring()
+        return None
+    return AiScoring(stages, probabilities, epoch_vit, info)
+
+
+def _model_render_config(weights: Path | None) -> tuple[RenderConfig, str]:
+    from sleepvit.models.artifacts import default_weights_dir, read_config
+
+    try:
+        return read_config(weights or default_weights_dir()).render_config, ""
+    except SleepVitError as exc:
+        return RenderConfig(), f"model: {exc}; the screen uses the default display"
