@@ -1,5 +1,6 @@
-"""PySide6 desktop application (technician screen, review queue, keyboard scoring).
+"""The SleepViT desktop app for sleep technicians (PySide6): ``sleepvit-gui``.
 
-Built in its own issue; the ``sleepvit-gui`` command is declared in ``pyproject.toml`` when it
-lands. Nothing else imports this package (DESIGN.md: dependency direction).
+:mod:`sleepvit.gui.session` is the review without Qt (study, hypnograms, edits, sidecar,
+settings, export); :mod:`sleepvit.gui.qt` holds the views; :mod:`sleepvit.gui.app` is the
+entry point. Nothing else imports this package (DESIGN.md: dependency direction).
 """

@@ -158,3 +158,24 @@ def study_copy(tmp_path, hospital_night) -> Path:
     edf, hypnogram = hospital_night
     shutil.copy(hypnogram, folder / hypnogram.name)
     return Path(shutil.copy(edf, folder / edf.name))
+
+
+@pytest.fixture
+def crafted_ai():
+    """``make(n, {epoch: confidence})``: an AI scoring of N2 everywhere, confident (0.96)
+    except at the epochs given — for review-queue tests that must not hang on how sure the
+    demo model happens to be."""
+    from sleepvit.gui.session.scoring import AiScoring
+    from sleepvit.hypnogram import STAGE_CODE
+
+    n2 = STAGE_CODE["N2"]
+
+    def make(n: int, confidence: dict[int, float]) -> AiScoring:
+        p = np.full((n, 5), 0.01, np.float32)
+        p[:, n2] = 0.96
+        for epoch, value in confidence.items():
+            p[epoch] = (1 - value) / 4
+            p[epoch, n2] = value
+        return AiScoring(np.full(n, n2, np.int8), p, None, {"model": {"name": "crafted"}})
+
+    return make

@@ -169,19 +169,7 @@ def test_navigation_by_epoch_and_page(study_copy):
     session.close()
 
 
-def crafted_ai(n: int, confidence: dict[int, float]):
-    """An AI scoring of N2 everywhere, confident except at the epochs given."""
-    from sleepvit.gui.session.scoring import AiScoring
-
-    p = np.full((n, 5), 0.01, np.float32)
-    p[:, N2] = 0.96
-    for epoch, value in confidence.items():
-        p[epoch] = (1 - value) / 4
-        p[epoch, N2] = value
-    return AiScoring(np.full(n, N2, np.int8), p, None, {"model": {"name": "crafted"}})
-
-
-def test_next_uncertain_visits_the_least_confident_unreviewed_epochs(study_copy):
+def test_next_uncertain_visits_the_least_confident_unreviewed_epochs(study_copy, crafted_ai):
     session = open_session(study_copy)
     session.set_ai(crafted_ai(50, {30: 0.5, 7: 0.3, 12: 0.55, 41: 0.4, 44: 0.7}))
     assert session.queue.epochs.tolist() == [7, 41, 30, 12]  # below 0.6, least confident first

@@ -1,0 +1,7 @@
+"""``python -m sleepvit.gui``: the same as ``sleepvit-gui``."""
+
+import sys
+
+from sleepvit.gui.app import main
+
+sys.exit(main())

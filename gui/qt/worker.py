@@ -1,0 +1,96 @@
+"""Opening and scoring a study off the GUI thread, with progress and cancel.
+
+:class:`OpenStudyThread` runs :func:`~sleepvit.gui.session.opening.open_study`, hands the
+opened study to the GUI thread (``opened``) so the first page shows at once, then scores the
+night if no earlier AI scoring was found (``scored``). The sidecar connection changes hands
+with ``opened``: the worker never touches it afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QThread, Signal
+
+from sleepvit.errors import SleepVitError
+from sleepvit.gui.session.opening import OpenRequest, open_study, score_opened
+from sleepvit.gui.session.session import OpenedStudy
+
+log = logging.getLogger(__name__)
+
+_SCORERS: dict[tuple[str, str], object] = {}
+_SCORERS_LOCK = threading.Lock()
+
+STEP_LABELS = {
+    "identify": "Reading the recording",
+    "load": "Loading signals",
+    "model": "Loading the model",
+    "render": "Drawing epochs for the AI",
+    "epoch_vit": "AI scoring epochs",
+}
+
+
+def scorer_for(weights: Path | None, backend: str):
+    """The loaded models, kept for the app's lifetime: opening a second study costs no load."""
+    from sleepvit.models.backends import load_backend
+
+    key = (str(weights or ""), backend)
+    with _SCORERS_LOCK:
+        if key not in _SCORERS:
+            _SCORERS[key] = load_backend(weights, backend)
+        return _SCORERS[key]
+
+
+class OpenStudyThread(QThread):
+    """Open ``request`` and, unless ``score`` is false or a scoring exists, score it.
+
+    Signals: ``progress(step, done, total)`` · ``opened(OpenedStudy)`` · ``scored(AiScoring)``
+    · ``failed(message, stage)`` with stage ``open`` or ``score`` · ``cancelled(stage)``.
+    """
+
+    progress = Signal(str, int, int)
+    opened = Signal(object)
+    scored = Signal(object)
+    failed = Signal(str, str)
+    cancelled = Signal(str)
+
+    def __init__(self, request: OpenRequest, parent=None, opened_study: OpenedStudy | None = None):
+        super().__init__(parent)
+        self.request = request
+        self.opened_study = opened_study
+        """Given to only score a study that is already open (e.g. after a cancel)."""
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def run(self) -> None:
+        stage = "open"
+        try:
+            opened = self.opened_study
+            if opened is None:
+                opened = open_study(self.request, self.progress.emit, self.is_cancelled)
+                self.opened.emit(opened)
+            if opened.ai is not None:
+                return
+            stage = "score"
+            self.progress.emit("model", 0, 1)
+            scorer = scorer_for(self.request.weights, self.request.backend)
+            ai = score_opened(opened, scorer, self.progress.emit, self.is_cancelled)
+            self.scored.emit(ai)
+        except InterruptedError:
+            self.cancelled.emit(stage)
+        except SleepVitError as exc:
+            self.failed.emit(str(exc), stage)
+        except Exception as exc:  # a bug must reach the user as a dialog, not kill the app
+            log.exception("internal error while %s %s", stage, self.request.path)
+            self.failed.emit(
+                f"{self.request.path}: internal error ({type(exc).__name__}: {exc}); the log "
+                "has the details",
+                stage,
+            )

@@ -1,0 +1,84 @@
+"""Take the README's screenshot of the real window: ``make screenshot``.
+
+Run under ``xvfb-run`` (a real X server, the ``xcb`` platform plugin) or offscreen. The demo
+night (8 h, seed 7, never used in training) is simulated, opened and scored by the shipped
+model, and a review is played the way a technician would start one: the first two hours
+accepted epoch by epoch, corrected where the scoring on file disagrees, then the first
+uncertain epoch after that is shown. Every edit goes through the session, as keys would.
+
+    xvfb-run -s "-screen 0 1920x1080x24" python -m sleepvit.gui.screenshot docs/screenshot.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REVIEWED_EPOCHS = 240
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sleepvit.gui.screenshot")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--workdir", type=Path, default=Path("demo-output"))
+    parser.add_argument("--page", type=int, default=30, help="page width in seconds")
+    args = parser.parse_args(argv)
+
+    from PySide6.QtWidgets import QApplication
+
+    from sleepvit.gui.qt.main_window import MainWindow
+    from sleepvit.gui.session.settings import DisplaySettings, Preferences
+    from sleepvit.synth import simulate_night, write_night
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    folder = args.workdir / "screenshot"
+    folder.mkdir(parents=True, exist_ok=True)
+    edf = folder / "demo-night.edf"
+    for stale in folder.glob("demo-night.sleepvit.sqlite*"):
+        stale.unlink()
+    if not edf.exists():
+        write_night(simulate_night(hours=8, seed=7, style="hospital"), edf)
+
+    preferences = Preferences(display=DisplaySettings(page_s=args.page))
+    window = MainWindow(preferences, reviewer="A. Technician", save_preferences=False)
+    window.resize(1920, 1080)
+    window.show()
+    window.open_path(edf)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if window.session is not None and window.session.ai is not None and window.worker is None:
+            break
+        time.sleep(0.01)
+    session = window.session
+    if session is None or session.ai is None:
+        print("the demo night was not opened and scored", file=sys.stderr)
+        return 1
+
+    reference = session.reference.stages if session.reference is not None else None
+    for epoch in range(REVIEWED_EPOCHS):
+        session.go_to(epoch)
+        if reference is not None and reference[epoch] != session.ai.stages[epoch]:
+            session.score_current(int(reference[epoch]))
+        else:
+            session.accept_ai()
+    session.go_to(REVIEWED_EPOCHS)
+    queue = session.queue
+    later = [int(e) for e in queue.epochs if e >= REVIEWED_EPOCHS] if queue else []
+    session.go_to(min(later) if later else REVIEWED_EPOCHS)
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.02)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(args.out)):
+        print(f"cannot write {args.out}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out} ({app.platformName()}, epoch {session.current + 1})")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""The desktop app offscreen (pytest-qt): open, score, navigate, score with keys, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox  # noqa: E402
+
+from sleepvit.gui.qt.main_window import MainWindow  # noqa: E402
+from sleepvit.gui.session.settings import Preferences  # noqa: E402
+from sleepvit.hypnogram import STAGE_CODE  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("user_folders")
+
+W, N1, N2, N3, REM = (STAGE_CODE[s] for s in ("W", "N1", "N2", "N3", "REM"))
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def window(qtbot):
+    window = MainWindow(Preferences(), reviewer="tester", save_preferences=False)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    yield window
+    window.close()
+
+
+def open_and_score(qtbot, window, path, **kwargs):
+    window.open_path(path, **kwargs)
+    qtbot.waitUntil(
+        lambda: (
+            window.session is not None and window.session.ai is not None and window.worker is None
+        ),
+        timeout=TIMEOUT_MS,
+    )
+    return window.session
+
+
+def error_dialogs(window) -> list[QMessageBox]:
+    return [box for box in window.findChildren(QMessageBox) if box.objectName() == "error-dialog"]
+
+
+def press(qtbot, window, *keys, modifier=Qt.KeyboardModifier.NoModifier):
+    for key in keys:
+        qtbot.keyClick(window, key, modifier)
+
+
+def test_open_shows_the_first_page_then_the_ai_scoring(qtbot, window, study_copy):
+    window.open_path(study_copy)
+    qtbot.waitUntil(lambda: window.session is not None, timeout=TIMEOUT_MS)
+    page = window.signal_view.current_page()
+    assert page.first_epoch == 0 and page.pixels.any()
+    assert [row.label for row in page.rows][:2] == ["F4-M1", "C4-M1"]
+    qtbot.waitUntil(lambda: window.session.ai is not None, timeout=TIMEOUT_MS)
+    session = window.session
+    assert len(session.ai.stages) == 50 and session.queue is not None
+    assert session.reference is not None  # the night's -Hypnogram.edf, shown with κ
+    assert session.reference_kappa()[0] is not None
+    assert not window.grab().isNull()
+
+
+def test_arrows_pages_home_end_and_jump(qtbot, window, study_copy, monkeypatch):
+    session = open_and_score(qtbot, window, study_copy)
+    press(qtbot, window, Qt.Key.Key_Right, Qt.Key.Key_Right)
+    assert session.current == 2
+    press(qtbot, window, Qt.Key.Key_Left)
+    assert session.current == 1
+    press(qtbot, window, Qt.Key.Key_End)
+    assert session.current == 49
+    press(qtbot, window, Qt.Key.Key_Home)
+    assert session.current == 0
+    press(qtbot, window, Qt.Key.Key_2, modifier=Qt.KeyboardModifier.ControlModifier)  # 60 s
+    assert session.settings.page_s == 60
+    press(qtbot, window, Qt.Key.Key_PageDown, Qt.Key.Key_PageDown)
+    assert session.current == 4
+    assert list(window.signal_view.current_page().epochs) == [4, 5]
+    press(qtbot, window, Qt.Key.Key_PageUp)
+    assert session.current == 2
+    monkeypatch.setattr(QInputDialog, "getInt", lambda *args, **kwargs: (42, True))
+    press(qtbot, window, Qt.Key.Key_G)
+    assert session.current == 41  # epoch 42 as people count, index 41
+
+
+def test_clicks_on_the_navigator_and_on_an_epoch_of_a_wide_page(qtbot, window, study_copy):
+    session = open_and_score(qtbot, window, study_copy)
+    navigator = window.navigator
+    x = round(navigator.x_of(30.5))
+    qtbot.mouseClick(navigator, Qt.MouseButton.LeftButton, pos=QPoint(x, 20))
+    assert session.current == 30
+    press(qtbot, window, Qt.Key.Key_3, modifier=Qt.KeyboardModifier.ControlModifier)  # 120 s
+    view = window.signal_view
+    page = view.current_page()
+    assert page.first_epoch == 28
+    x = view.trace_rect().left() + page.x_of(29, 15.0) / view.devicePixelRatioF()
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(round(x), 200))
+    assert session.current == 29
+
+
+def test_scoring_with_the_keyboard_undo_and_redo(qtbot, window, study_copy):
+    session = open_and_score(qtbot, window, study_copy)
+    press(qtbot, window, Qt.Key.Key_W, Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_R)
+    press(qtbot, window, Qt.Key.Key_0, Qt.Key.Key_5)
+    press(qtbot, window, Qt.Key.Key_2, modifier=Qt.KeyboardModifier.KeypadModifier)
+    assert [session.review.stage(e) for e in range(8)] == [W, N1, N2, N3, REM, W, REM, N2]
+    assert session.current == 8
+    press(qtbot, window, Qt.Key.Key_Return)  # accept the AI's stage
+    assert session.review.stage(8) == session.ai.stages[8]
+    assert session.review.audit[-1].action == "accept AI"
+    press(qtbot, window, Qt.Key.Key_Z, modifier=Qt.KeyboardModifier.ControlModifier)
+    assert session.review.stage(8) is None and session.current == 8
+    press(qtbot, window, Qt.Key.Key_Y, modifier=Qt.KeyboardModifier.ControlModifier)
+    assert session.review.stage(8) == session.ai.stages[8]
+    assert window.message.text().startswith("Saved: epoch 9")
+    assert [entry.who for entry in session.review.audit] == ["tester"] * 11
+
+
+def test_next_uncertain_follows_the_review_queue(qtbot, window, study_copy, crafted_ai):
+    session = open_and_score(qtbot, window, study_copy)
+    session.set_ai(crafted_ai(50, {20: 0.4, 9: 0.3}))
+    press(qtbot, window, Qt.Key.Key_N)
+    assert session.current == 9
+    press(qtbot, window, Qt.Key.Key_A)  # accept, moves on to 10
+    press(qtbot, window, Qt.Key.Key_N)
+    assert session.current == 20
+    press(qtbot, window, Qt.Key.Key_P)
+    assert session.current == 9
+    press(qtbot, window, Qt.Key.Key_N, Qt.Key.Key_2, Qt.Key.Key_N)
+    assert window.message.text() == "All 2 uncertain epochs are reviewed"
+
+
+def test_edits_come_back_when_the_study_is_reopened(qtbot, window, study_copy):
+    session = open_and_score(qtbot, window, study_copy)
+    press(qtbot, window, Qt.Key.Key_2, Qt.Key.Key_2, Qt.Key.Key_R)
+    expected = session.review.stages.copy()
+    window.close()
+    again = MainWindow(Preferences(), reviewer="tester", save_preferences=False)
+    qtbot.addWidget(again)
+    restored = open_and_score(qtbot, again, study_copy)
+    np.testing.assert_array_equal(restored.review.stages, expected)
+    assert restored.current == 3
+    again.close()
+
+
+def test_a_bad_file_is_a_dialog_and_the_app_goes_on(qtbot, window, tmp_path, study_copy):
+    bad = tmp_path / "broken.edf"
+    bad.write_bytes(b"this is not an EDF file" * 50)
+    window.open_path(bad)
+    qtbot.waitUntil(
+        lambda: window.worker is None and bool(error_dialogs(window)), timeout=TIMEOUT_MS
+    )
+    assert "broken.edf" in error_dialogs(window)[0].text()
+    assert window.session is None
+    assert not (tmp_path / "broken.sleepvit.sqlite").exists()
+    assert open_and_score(qtbot, window, study_copy).n_epochs == 50
+
+
+def test_a_missing_eeg_channel_is_a_dialog(qtbot, window, study_copy):
+    no_eeg = {"EEG_F": None, "EEG_C": None, "EEG_O": None}
+    window.open_path(study_copy, channel_map=no_eeg)
+    qtbot.waitUntil(
+        lambda: window.worker is None and bool(error_dialogs(window)), timeout=TIMEOUT_MS
+    )
+    assert "EEG" in error_dialogs(window)[0].text()
+    assert window.session is None
+
+
+def test_a_model_error_leaves_the_study_open_for_manual_scoring(qtbot, study_copy, tmp_path):
+    window = MainWindow(
+        Preferences(), weights=tmp_path / "no-weights", reviewer="tester", save_preferences=False
+    )
+    qtbot.addWidget(window)
+    window.show()
+    window.open_path(study_copy)
+    qtbot.waitUntil(
+        lambda: window.session is not None and window.worker is None, timeout=TIMEOUT_MS
+    )
+    assert window.session.ai is None
+    dialogs = error_dialogs(window)
+    assert any("no-weights" in box.text() for box in dialogs)
+    for box in dialogs:
+        box.accept()  # the dialogs are modal to the window: keys wait until they are read
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    press(qtbot, window, Qt.Key.Key_2)
+    assert window.session.review.stage(0) == N2
+    assert window.rescore_action.isEnabled()
+    window.close()
+
+
+def test_scoring_can_be_cancelled_and_run_again(qtbot, window, study_copy):
+    window.open_path(study_copy)
+    worker = window.worker
+
+    def cancel_at_render(step, done, total):
+        if step == "render":
+            worker.cancel()  # in the worker's thread, before its next block
+
+    worker.progress.connect(cancel_at_render, Qt.ConnectionType.DirectConnection)
+    qtbot.waitUntil(lambda: window.worker is None, timeout=TIMEOUT_MS)
+    assert window.session is not None and window.session.ai is None
+    assert "cancelled" in window.message.text()
+    window.rescore_action.trigger()
+    qtbot.waitUntil(lambda: window.session.ai is not None, timeout=TIMEOUT_MS)
+
+
+def test_drop_a_recording_on_the_window(qtbot, window, study_copy):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(study_copy))])
+    drop = QDropEvent(
+        QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )  # fmt: skip
+    window.dropEvent(drop)
+    qtbot.waitUntil(lambda: window.session is not None, timeout=TIMEOUT_MS)
+    assert window.session.study.path == study_copy
+    assert window.preferences.recent_files[0] == str(study_copy)
+    assert window.recent_menu.actions()[0].text() == str(study_copy)
+
+
+def test_a_new_channel_map_rescores_and_keeps_the_technicians_stages(qtbot, window, study_copy):
+    session = open_and_score(qtbot, window, study_copy)
+    press(qtbot, window, Qt.Key.Key_3)
+    window.open_path(study_copy, channel_map={"EOG_R": None})
+    qtbot.waitUntil(
+        lambda: window.session is not None and window.session is not session
+        and window.session.ai is not None and window.worker is None,
+        timeout=TIMEOUT_MS,
+    )  # fmt: skip
+    remapped = window.session
+    assert "EOG_R" not in remapped.study.signals
+    assert "EOG_R" not in remapped.ai.info["channels"]
+    assert remapped.review.stage(0) == N3
+    assert "EOG_R" not in [row.slot for row in window.signal_view.current_page().rows]
+
+
+def test_the_relevance_overlay_seam_draws_a_grid_under_the_traces(qtbot, window, study_copy):
+    open_and_score(qtbot, window, study_copy)
+    assert not window.heatmap_action.isEnabled()  # no sleepvit.explain yet: no heatmap
+    slots = window.session.model_config.slots
+    grid = np.zeros((len(slots), 15))
+    grid[slots.index("EEG_C"), 7] = 1.0
+    window.signal_view.relevance_source = lambda epoch: grid
+    window._update_actions()
+    before = window.signal_view.grab().toImage()
+    press(qtbot, window, Qt.Key.Key_H)
+    assert window.signal_view.overlay_visible
+    after = window.signal_view.grab().toImage()
+    page = window.signal_view.current_page()
+    row = next(r for r in page.rows if r.slot == "EEG_C")
+    rect = window.signal_view.trace_rect()
+    scale = 1 / window.signal_view.devicePixelRatioF()
+    x = rect.left() + round(page.x_of(0, 15.5) * scale)
+    y = rect.top() + round((row.top + 2) * scale)
+    assert before.pixelColor(x, y) != after.pixelColor(x, y)  # orange under column 7 of EEG_C
+    assert after.pixelColor(x, y).red() > after.pixelColor(x, y).blue()
