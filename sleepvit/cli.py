@@ -97,6 +97,7 @@ BENCH_TARGETS: dict[str, str] = {
     "night": "sleepvit.bench.night",
     "simulate": "sleepvit.bench.simulate",
     "train": "sleepvit.bench.train",
+    "gui": "sleepvit.bench.gui",
 }
 """Benchmark name -> module whose ``run(args) -> int`` runs it (see ``sleepvit.bench``)."""
 

@@ -367,6 +367,9 @@ class MainWindow(QMainWindow):
         )
         self._update_title()
         self._update_actions()
+        self.signal_view.repaint()  # the first page, before the AI scoring takes the CPU
+        if self.worker is not None:
+            self.worker.first_page_shown.set()
         if opened.notes:
             show_error(self, "\n".join(opened.notes), title="Opened with notes")
 
@@ -412,6 +415,7 @@ class MainWindow(QMainWindow):
             # It may still hold the study being opened; let it finish on its own, unheard.
             worker, self.worker = self.worker, None
             worker.cancel()
+            worker.first_page_shown.set()
             for signal in (
                 worker.opened,
                 worker.scored,

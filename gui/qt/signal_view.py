@@ -14,10 +14,11 @@ drawn — there is no placeholder map.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
@@ -31,6 +32,9 @@ AXIS_HEIGHT = 26
 RIGHT_MARGIN = 12
 MIN_LABEL_SPACING_PX = 96
 """Time-axis labels sit at least this far apart (clock times are ~60 px wide)."""
+
+CACHED_PAGES = 4
+"""Pages kept drawn: the current one, the prefetched next one, and a step back."""
 
 RelevanceSource = Callable[[int], np.ndarray | None]
 
@@ -50,6 +54,13 @@ class SignalView(QWidget):
         self._renderer_key: tuple | None = None
         self._page: Page | None = None
         self._traces: QImage | None = None
+        self._traces_pixels: np.ndarray | None = None
+        """The buffer ``_traces`` shows: it lives as long as the image is painted."""
+        self._drawn: OrderedDict[int, tuple[Page, QImage, np.ndarray]] = OrderedDict()
+        """Pages drawn or prefetched, by first epoch (with the pixels their image shows)."""
+        self._prefetch = QTimer(self)
+        self._prefetch.setSingleShot(True)
+        self._prefetch.timeout.connect(self._prefetch_next_page)
         self.setMinimumSize(640, 360)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setAcceptDrops(False)
@@ -60,6 +71,7 @@ class SignalView(QWidget):
         self.session = session
         self._rows = RowRenderers(session.study, session.model_config) if session else None
         self._renderer = self._renderer_key = self._page = self._traces = None
+        self._drawn.clear()
         if session is not None:
             session.epoch_changed.connect(lambda _: self.update())
             session.stages_changed.connect(lambda _: self.update())
@@ -69,6 +81,7 @@ class SignalView(QWidget):
 
     def _settings_changed(self) -> None:
         self._renderer = self._renderer_key = self._page = None
+        self._drawn.clear()
         self.update()
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
@@ -92,15 +105,33 @@ class SignalView(QWidget):
             self._renderer = PageRenderer(self._rows, self.session.settings, key[0], key[1])
             self._renderer_key = key
             self._page = None
+            self._drawn.clear()
         return self._renderer
 
     def current_page(self) -> Page:
-        renderer = self.page_renderer()
         first = self.session.page_start
         if self._page is None or self._page.first_epoch != first:
-            self._page = renderer.page(first)
-            self._traces = _trace_image(self._page, self.devicePixelRatioF())
+            self._page, self._traces, self._traces_pixels = self._drawn_page(first)
+            # The technician reads this page for a while: draw the next one meanwhile.
+            self._prefetch.start(0)
         return self._page
+
+    def _drawn_page(self, first: int) -> tuple[Page, QImage, np.ndarray]:
+        if first in self._drawn:
+            self._drawn.move_to_end(first)
+        else:
+            page = self.page_renderer().page(first)
+            self._drawn[first] = (page, *_trace_image(page, self.devicePixelRatioF()))
+            if len(self._drawn) > CACHED_PAGES:
+                self._drawn.popitem(last=False)
+        return self._drawn[first]
+
+    def _prefetch_next_page(self) -> None:
+        if self.session is None or self._renderer is None:
+            return
+        following = self.session.page_start + self.session.page_epochs
+        if following < self.session.n_epochs:
+            self._drawn_page(following)
 
     # ------------------------------------------------------------ painting
 
@@ -263,24 +294,32 @@ class SignalView(QWidget):
             self.epoch_clicked.emit(epoch)
 
 
-def _trace_image(page: Page, ratio: float) -> QImage:
-    """The page's coverage pixels inked per channel type, premultiplied for fast painting."""
+def _ink_table(colour: str) -> np.ndarray:
+    """Premultiplied ARGB of ``colour`` at each coverage 0–255: one lookup inks a row."""
+    ink = QColor(colour)
+    alpha = np.arange(256, dtype=np.uint32)
+    return (
+        (alpha << 24)
+        | ((alpha * ink.red() // 255) << 16)
+        | ((alpha * ink.green() // 255) << 8)
+        | (alpha * ink.blue() // 255)
+    )
+
+
+INK_TABLES = {modality: _ink_table(colour) for modality, colour in style.TRACE_COLOURS.items()}
+
+
+def _trace_image(page: Page, ratio: float) -> tuple[QImage, np.ndarray]:
+    """The page's coverage pixels inked per channel type, and the buffer the image shows
+    (kept alive with it, so no copy is made)."""
     height, width = page.pixels.shape
     argb = np.zeros((height, width), np.uint32)
     for row in page.rows:
-        ink = QColor(style.TRACE_COLOURS[row.modality])
-        alpha = page.pixels[row.top : row.top + row.height].astype(np.uint32)
-        # Premultiplied ARGB: every channel scaled by the pixel's coverage.
-        argb[row.top : row.top + row.height] = (
-            (alpha << 24)
-            | ((alpha * ink.red() // 255) << 16)
-            | ((alpha * ink.green() // 255) << 8)
-            | (alpha * ink.blue() // 255)
-        )
+        band = slice(row.top, row.top + row.height)
+        np.take(INK_TABLES[row.modality], page.pixels[band], out=argb[band])
     image = QImage(argb.data, width, height, width * 4, QImage.Format.Format_ARGB32_Premultiplied)
-    image = image.copy()  # own the pixels: the numpy buffer goes away
     image.setDevicePixelRatio(ratio)
-    return image
+    return image, argb
 
 
 def _epoch_caption(session: StudySession, epoch: int, metrics, width: float) -> str:

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 _SCORERS: dict[tuple[str, str], object] = {}
 _SCORERS_LOCK = threading.Lock()
 
+FIRST_PAGE_WAIT_S = 5.0
+"""Longest wait for the first page before scoring starts anyway (a window that never paints)."""
+
 STEP_LABELS = {
     "identify": "Reading the recording",
     "load": "Loading signals",
@@ -62,6 +65,9 @@ class OpenStudyThread(QThread):
         self.opened_study = opened_study
         """Given to only score a study that is already open (e.g. after a cancel)."""
         self._cancel = threading.Event()
+        self.first_page_shown = threading.Event()
+        """Set by the window once the study's first page is painted: scoring waits for it, so
+        the technician sees the night before the models take the CPU."""
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -76,7 +82,10 @@ class OpenStudyThread(QThread):
             if opened is None:
                 opened = open_study(self.request, self.progress.emit, self.is_cancelled)
                 self.opened.emit(opened)
-            if opened.ai is not None:
+                self.first_page_shown.wait(timeout=FIRST_PAGE_WAIT_S)
+            if opened.ai is not None or self.is_cancelled():
+                if self.is_cancelled():
+                    self.cancelled.emit("score")
                 return
             stage = "score"
             self.progress.emit("model", 0, 1)

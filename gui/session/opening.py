@@ -3,10 +3,11 @@
 The Qt worker runs these steps off the GUI thread and reports progress; they are plain
 functions so that tests (and ``sleepvit-gui --self-test``) run them without a screen.
 
-1. :func:`open_study` — hash the recording, find its sidecar (for the channel map chosen in
-   an earlier session), load the signals, then find an AI scoring that needs no rescoring (the
-   one the review started from, kept in the sidecar, or ``sleepvit score`` outputs) and a
-   technician scoring on file. The first page can be drawn as soon as it returns.
+1. :func:`open_study` — load the signals (with the channel map chosen in an earlier session)
+   while hashing the recording, find or create its sidecar, then find an AI scoring that
+   needs no rescoring (the one the review started from, kept in the sidecar, or ``sleepvit
+   score`` outputs) and a technician scoring on file. The first page can be drawn as soon
+   as it returns.
 2. :func:`score_opened` — only when no AI scoring was found: render and score the night.
 
 A broken or unreadable model never stops a study from opening: the screen falls back to the
@@ -15,7 +16,9 @@ default render config and the technician scores without the AI.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +31,13 @@ from sleepvit.gui.session.scoring import (
     score_study_for_review,
 )
 from sleepvit.gui.session.session import OpenedStudy
-from sleepvit.gui.session.sidecar import NEXT_TO_RECORDING, identify_recording, open_sidecar
+from sleepvit.gui.session.sidecar import (
+    NEXT_TO_RECORDING,
+    identify_recording,
+    open_sidecar,
+    peek_setting,
+    sidecar_next_to,
+)
 from sleepvit.models.backends import DEFAULT_BACKEND
 from sleepvit.rendering import RenderConfig
 
@@ -62,19 +71,32 @@ def open_study(
     path = Path(request.path)
     if not path.is_file():
         raise InvalidRecordingError("does not exist or is not a file; check the path", path)
-    report("identify", 0, 1)
-    identity = identify_recording(path, cancelled)
-    existing = open_sidecar(path, identity, create=False)
+    report("load", 0, 1)
+    channel_map = request.channel_map
+    if channel_map is None:
+        channel_map = peek_setting(sidecar_next_to(path), CHANNEL_MAP)
+    stop = threading.Event()
+
+    def stopped() -> bool:
+        return stop.is_set() or (cancelled is not None and cancelled())
+
+    # Hashing and loading both read the whole file: side by side they cost the time of one.
+    with ThreadPoolExecutor(1, thread_name_prefix="sleepvit-hash") as pool:
+        hashing = pool.submit(identify_recording, path, stopped)
+        try:
+            study = load_study(path, channel_map=channel_map)
+        except BaseException:
+            stop.set()
+            raise
+        identity = hashing.result()
+    sidecar = open_sidecar(path, identity)
     try:
-        channel_map = request.channel_map
-        if channel_map is None and existing is not None:
-            channel_map = existing.setting(CHANNEL_MAP)
-        report("load", 0, 1)
-        study = load_study(path, channel_map=channel_map)
-        sidecar = existing or open_sidecar(path, identity)
+        stored = sidecar.setting(CHANNEL_MAP)
+        if request.channel_map is None and stored != channel_map:
+            # The map peeked at was not this review's (e.g. it lives in the user data folder).
+            study = load_study(path, channel_map=stored)
     except BaseException:
-        if existing is not None:
-            existing.close()
+        sidecar.close()
         raise
     try:
         if request.channel_map is not None:

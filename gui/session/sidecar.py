@@ -18,6 +18,7 @@ read the file with any SQLite tool.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -380,6 +381,19 @@ def open_sidecar(
             if beside.exists() and beside.stat().st_size == 0:
                 beside.unlink(missing_ok=True)
     return _create_in_user_folder(in_user_folder, identity, note or _read_only_note(beside))
+
+
+def peek_setting(path: Path, key: str) -> object:
+    """A setting of the sidecar at ``path``, read without opening it for the review (and
+    without checking whose it is); ``None`` when there is none or it cannot be read."""
+    if not path.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else json.loads(row[0])
 
 
 def _read_only_note(beside: Path) -> str:

@@ -1,0 +1,132 @@
+"""The measuring side of ``sleepvit bench gui``: the real window, offscreen, on an 8-h night.
+
+Run in a fresh process by :mod:`sleepvit.bench.gui` (so its memory is the app's own), with
+``python -m sleepvit.gui.bench EDF REPEAT``; prints one JSON object:
+
+* ``startup_s`` — imports and the 1920 × 1080 main window, before any study;
+* ``first_page_s`` — from asking to open the night to its first page painted (hashing,
+  loading, the first render; the AI scoring goes on in the background afterwards);
+* ``scored_s`` — from asking to open to the AI scoring in the navigator;
+* ``flip_ms`` — one page turn each (the Right or PageDown key through the window's shortcut,
+  then a synchronous repaint of the whole window: signals, navigator, AI panel), for 30-s
+  and 300-s pages, medians and 95th percentiles, twice: *reading* (the event loop idles
+  :data:`READING_S` between keys, as when a technician looks at each page, so the next page
+  is prefetched) and *holding the key* (flips back to back, nothing prefetched in time);
+* ``rss_mb`` / ``peak_rss_mb`` — memory with the night open and scored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+SIZE = (1920, 1080)
+FLIP_WARMUP = 3
+READING_S = 0.15
+
+
+def _memory_mb(field: str) -> float:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(f"{field}:"))
+    return int(line.split()[1]) / 1024
+
+
+def _flips(app, window, page_s: int, count: int, reading_s: float) -> list[float]:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    window.set_page(page_s)
+    window.session.first()
+    window.repaint()
+    times = []
+    key = Qt.Key.Key_PageDown if page_s > 30 else Qt.Key.Key_Right
+    for _ in range(count + FLIP_WARMUP):
+        if reading_s:
+            _idle(app, reading_s)
+        started = time.perf_counter()
+        QTest.keyClick(window, key)
+        window.repaint()
+        if not reading_s:
+            app.processEvents()  # a held key leaves no time to prefetch: its cost is the flip's
+        times.append(time.perf_counter() - started)
+    return [1000 * t for t in times[FLIP_WARMUP:]]
+
+
+def _idle(app, seconds: float) -> None:
+    until = time.perf_counter() + seconds
+    while True:
+        app.processEvents()
+        if time.perf_counter() >= until:
+            return
+        time.sleep(0.005)
+
+
+def _summary(values: list[float]) -> dict:
+    ordered = sorted(values)
+    return {
+        "median": statistics.median(ordered),
+        "p95": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
+        "max": ordered[-1],
+        "n": len(ordered),
+    }
+
+
+def measure(edf: Path, repeat: int) -> dict:
+    started = time.perf_counter()
+    from PySide6.QtWidgets import QApplication
+
+    from sleepvit.gui.qt.main_window import MainWindow
+    from sleepvit.gui.session.settings import Preferences
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    window = MainWindow(Preferences(), reviewer="bench", save_preferences=False)
+    window.resize(*SIZE)
+    window.show()
+    app.processEvents()
+    startup_s = time.perf_counter() - started
+
+    opened_at = time.perf_counter()
+    window.open_path(edf)
+    while window.session is None:
+        app.processEvents()
+        time.sleep(0.001)
+        if window.worker is None and window.session is None:
+            raise RuntimeError(f"{edf} could not be opened")
+    window.signal_view.repaint()
+    first_page_s = time.perf_counter() - opened_at
+    while window.session.ai is None or window.worker is not None:
+        app.processEvents()
+        time.sleep(0.005)
+    window.repaint()
+    scored_s = time.perf_counter() - opened_at
+    count = max(repeat, 1) * 20
+    flips = {
+        f"{page}s {mode}": _summary(_flips(app, window, page, count, idle))
+        for page in (30, 300)
+        for mode, idle in (("reading", READING_S), ("holding", 0.0))
+    }
+    result = {
+        "epochs": window.session.n_epochs,
+        "file_mb": edf.stat().st_size / 1e6,
+        "window": list(SIZE),
+        "trace_px": list(window.signal_view.current_page().pixels.shape[::-1]),
+        "startup_s": startup_s,
+        "first_page_s": first_page_s,
+        "scored_s": scored_s,
+        "flip_ms": flips,
+        "rss_mb": _memory_mb("VmRSS"),
+        "peak_rss_mb": _memory_mb("VmHWM"),
+        "platform": app.platformName(),
+    }
+    window.close()
+    return result
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    edf, repeat = sys.argv[1:]
+    print(json.dumps(measure(Path(edf), int(repeat))))
