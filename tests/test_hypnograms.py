@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from sleepvit.errors import HypnogramError, OutputError
 from sleepvit.hypnogram import (
+    STAGE_CODE,
     Hypnogram,
     align_to_recording,
     parse_stage,
@@ -181,6 +182,30 @@ def test_nsrr_output_uses_nsrr_event_concepts(tmp_path):
     assert "<EventConcept>REM sleep|5</EventConcept>" in text
     assert "<EventConcept>Unscored|9</EventConcept>" in text
     assert "<EventType>Stages|Stages</EventType>" in text
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".edf", ".xml", ".json"])
+def test_a_reviewed_scoring_keeps_the_ai_stages_and_reads_as_the_reviewed_one(tmp_path, suffix):
+    ai = _night(probabilities=True)
+    reviewed = Hypnogram(ai.stages.copy(), start=START, probabilities=ai.probabilities)
+    reviewed.stages[[2, 8]] = [STAGE_CODE["N2"], STAGE_CODE["W"]]
+    path = write_hypnogram(reviewed, tmp_path / f"night.reviewed{suffix}", ai=ai)
+    assert read_hypnogram(path).names() == reviewed.names()
+    if suffix == ".edf":
+        ai_runs = [a for a in mne.read_annotations(path).description if "AI" in a]
+        assert ai_runs[:3] == [f"SleepViT AI: Sleep stage {s}" for s in ("W", "N1", "N2")]
+    elif suffix == ".xml":
+        assert path.read_text().count("<EventType>SleepViT AI|SleepViT AI</EventType>") == 8
+    elif suffix == ".json":
+        import json
+
+        assert json.loads(path.read_text())["ai_stages"] == NAMES
+    else:
+        delimiter = "\t" if suffix == ".tsv" else ","
+        rows = [line.split(delimiter) for line in path.read_text().splitlines()]
+        assert rows[0][:5] == ["epoch", "onset_s", "stage", "ai_stage", "confidence"]
+        assert [row[3] for row in rows[1:]] == NAMES
+        assert rows[3][2:4] == ["N2", "N1"]  # epoch 3: reviewed N2, the AI said N1
 
 
 def test_writing_is_atomic_and_never_overwrites_a_recording(tmp_path):

@@ -98,11 +98,19 @@ def read_hypnogram(
         raise exc.about(path) from exc
 
 
-def write_hypnogram(hyp: Hypnogram, path: str | Path, format: str | None = None) -> Path:
+def write_hypnogram(
+    hyp: Hypnogram, path: str | Path, format: str | None = None, ai: Hypnogram | None = None
+) -> Path:
     """Write ``hyp`` atomically; the format comes from the extension unless given.
 
     ``format`` is one of ``edf``, ``csv``, ``tsv``, ``xml`` (NSRR) or ``json``. An
     existing EDF recording with signals is never overwritten.
+
+    ``ai``: when ``hyp`` is a technician's review of an AI scoring, the AI's stages of the
+    same epochs, written beside the reviewed ones so that both are kept — an ``ai_stage``
+    column (CSV/TSV), ``SleepViT AI: Sleep stage …`` annotations (EDF+), ``SleepViT AI``
+    events (NSRR XML) or ``ai_stages`` (JSON). Readers of every format still read the
+    reviewed stages as the scoring.
 
     Examples
     --------
@@ -120,11 +128,13 @@ def write_hypnogram(hyp: Hypnogram, path: str | Path, format: str | None = None)
             f"{', '.join(WRITE_FORMATS)} as the extension",
             path,
         )
+    if ai is not None and len(ai) != len(hyp):
+        raise ValueError(f"the AI scoring has {len(ai)} epochs, the reviewed one {len(hyp)}")
     edf_plus.refuse_to_overwrite_recording(path)
     if chosen == "edf":
-        edf_plus.write_edf(hyp, path)
+        edf_plus.write_edf(hyp, path, ai)
     else:
-        text = _TEXT_WRITERS[chosen](hyp)
+        text = _TEXT_WRITERS[chosen](hyp, ai)
         with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
     return path
@@ -199,8 +209,8 @@ def _sniff(head: bytes, path: Path) -> str:
 
 
 _TEXT_WRITERS = {
-    "csv": lambda hyp: tables.table_text(hyp, ","),
-    "tsv": lambda hyp: tables.table_text(hyp, "\t"),
+    "csv": lambda hyp, ai: tables.table_text(hyp, ",", ai),
+    "tsv": lambda hyp, ai: tables.table_text(hyp, "\t", ai),
     "xml": nsrr_xml.nsrr_text,
     "json": sleepvit_json.json_text,
 }

@@ -7,6 +7,7 @@ runs of one stage merged into one annotation and ``?`` for UNS.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from sleepvit.errors import HypnogramError, OutputError
@@ -17,6 +18,8 @@ from sleepvit.io.hypnograms.fields import stage_segments
 from sleepvit.study import Annotation
 
 _EDF_NAMES = {"W": "W", "N1": "N1", "N2": "N2", "N3": "N3", "REM": "R", "UNS": "?"}
+AI_LABEL_PREFIX = "SleepViT AI: "
+"""Annotations of the AI's stages beside a technician's; readers do not take them as stages."""
 
 
 def read_edf(path: Path) -> Hypnogram:
@@ -40,15 +43,20 @@ def read_edf(path: Path) -> Hypnogram:
     return hyp
 
 
-def write_edf(hyp: Hypnogram, path: Path) -> None:
-    """Write ``hyp`` as an annotation-only EDF+ file at ``path``, atomically."""
+def write_edf(hyp: Hypnogram, path: Path, ai: Hypnogram | None = None) -> None:
+    """Write ``hyp`` as an annotation-only EDF+ file at ``path``, atomically; the AI's stages
+    ``ai`` (of the same epochs) as :data:`AI_LABEL_PREFIX` annotations beside them."""
+    annotations = _edf_annotations(hyp)
+    if ai is not None:
+        annotations += _edf_annotations(replace(ai, offset_s=hyp.offset_s), AI_LABEL_PREFIX)
+        annotations.sort(key=lambda annotation: annotation.onset_s)
     with atomic_path(path) as tmp:
-        write_edf_annotations(tmp, hyp.start, _edf_annotations(hyp))
+        write_edf_annotations(tmp, hyp.start, annotations)
 
 
-def _edf_annotations(hyp: Hypnogram) -> list[Annotation]:
+def _edf_annotations(hyp: Hypnogram, prefix: str = "") -> list[Annotation]:
     return [
-        Annotation(onset, duration, f"Sleep stage {_EDF_NAMES[stage_name(code)]}")
+        Annotation(onset, duration, f"{prefix}Sleep stage {_EDF_NAMES[stage_name(code)]}")
         for onset, duration, code in hyp.segments()
     ]
 

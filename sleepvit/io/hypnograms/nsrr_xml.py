@@ -4,6 +4,7 @@ Compumedics Profusion ``CMPStudyConfig`` (read)."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -105,8 +106,13 @@ def _nsrr_clock(text: str) -> datetime | None:
     return moment.replace(year=(1900 if two_digits >= 85 else 2000) + two_digits)
 
 
-def nsrr_text(hyp: Hypnogram) -> str:
-    """``hyp`` as NSRR XML: a recording-start event, then one event per stage run."""
+AI_EVENT_TYPE = "SleepViT AI|SleepViT AI"
+"""Event type of the AI's stages beside a technician's (readers take "Stages" events)."""
+
+
+def nsrr_text(hyp: Hypnogram, ai: Hypnogram | None = None) -> str:
+    """``hyp`` as NSRR XML: a recording-start event, then one event per stage run (and per
+    run of the AI's stages ``ai``, as :data:`AI_EVENT_TYPE` events)."""
     root = ET.Element("PSGAnnotation")
     ET.SubElement(root, "SoftwareVersion").text = f"SleepViT {__version__}"
     ET.SubElement(root, "EpochLength").text = seconds_text(hyp.epoch_s)
@@ -116,6 +122,9 @@ def nsrr_text(hyp: Hypnogram) -> str:
         ET.SubElement(events[-1], "ClockTime").text = f"{hyp.start:%d.%m.%y %H.%M.%S}"
     for onset, duration, code in hyp.segments():
         _nsrr_event(events, "Stages|Stages", _NSRR_CONCEPTS[stage_name(code)], onset, duration)
+    if ai is not None:
+        for onset, duration, code in replace(ai, offset_s=hyp.offset_s).segments():
+            _nsrr_event(events, AI_EVENT_TYPE, _NSRR_CONCEPTS[stage_name(code)], onset, duration)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
 

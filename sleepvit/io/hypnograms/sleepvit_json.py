@@ -51,8 +51,9 @@ def read_json(path: Path) -> Hypnogram:
     return hyp
 
 
-def json_text(hyp: Hypnogram) -> str:
-    """``hyp`` as SleepViT JSON (:data:`JSON_FORMAT`, version 1)."""
+def json_text(hyp: Hypnogram, ai: Hypnogram | None = None) -> str:
+    """``hyp`` as SleepViT JSON (:data:`JSON_FORMAT`, version 1); ``ai_stages`` when the AI's
+    stages ``ai`` are given."""
     content = {
         "format": JSON_FORMAT,
         "version": 1,
@@ -65,6 +66,8 @@ def json_text(hyp: Hypnogram) -> str:
         else [[_json_probability(p) for p in row] for row in hyp.probabilities],
         "metadata": hyp.metadata,
     }
+    if ai is not None:
+        content["ai_stages"] = ai.names()
     return json.dumps(content, indent=1, default=str) + "\n"
 
 

@@ -238,17 +238,22 @@ def _number_cell(
         ) from None
 
 
-def table_text(hyp: Hypnogram, delimiter: str) -> str:
-    """``hyp`` as the CSV (``delimiter`` ``,``) or TSV (tab) SleepViT writes."""
+def table_text(hyp: Hypnogram, delimiter: str, ai: Hypnogram | None = None) -> str:
+    """``hyp`` as the CSV (``delimiter`` ``,``) or TSV (tab) SleepViT writes, with an
+    ``ai_stage`` column when the AI's stages ``ai`` are given."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
     probabilities, confidence = hyp.probabilities, hyp.confidence
     writer.writerow(
         ["epoch", "onset_s", "stage"]
+        + (["ai_stage"] if ai is not None else [])
         + (["confidence", *PROBABILITY_COLUMNS] if probabilities is not None else [])
     )
+    ai_names = ai.names() if ai is not None else None
     for index, (onset, name) in enumerate(zip(hyp.onsets_s, hyp.names(), strict=True)):
         row = [index + 1, seconds_text(onset), name]
+        if ai_names is not None:
+            row.append(ai_names[index])
         if probabilities is not None:
             row += [_probability(p) for p in (confidence[index], *probabilities[index])]
         writer.writerow(row)
