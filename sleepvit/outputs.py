@@ -39,7 +39,7 @@ from sleepvit.io.hypnograms import write_hypnogram
 from sleepvit.metrics.sleep import SleepStatistics
 from sleepvit.report.hypnogram_plot import write_hypnogram_png
 from sleepvit.report.pdf import study_info, write_report
-from sleepvit.report.review import REVIEW_THRESHOLD
+from sleepvit.report.review import REVIEW_THRESHOLD, TechnicianReview
 from sleepvit.study import Study
 
 OUTPUT_SUFFIXES: dict[str, str] = {
@@ -74,6 +74,9 @@ class ScoredNight:
     reference: dict | None = None
     """Agreement with a reference scoring found next to the recording, if any."""
     warnings: list[str] = field(default_factory=list)
+    review: TechnicianReview | None = None
+    """Set when ``hypnogram`` is a technician's review of the AI scoring: the files then keep
+    the AI's stages beside the reviewed ones and the report names the changes."""
 
 
 def output_paths(folder: str | Path, stem: str) -> dict[str, Path]:
@@ -131,6 +134,19 @@ def night_summary(night: ScoredNight, deidentify: bool = False) -> dict:
         "timings_s": dict(night.timings_s),
         "warnings": list(night.warnings),
     }
+    if night.review is not None:
+        review = night.review
+        summary["review"] = {
+            "reviewed_epochs": review.reviewed_epochs,
+            "changed_epochs": [int(e) + 1 for e in review.changed_epochs(hyp)],
+            "ai_stage_epochs": {
+                name: int(np.count_nonzero(review.ai.stages == code))
+                for code, name in enumerate(STAGES)
+            },
+            "signed_off_by": review.reviewer,
+            "signed_off_at": review.signed_at.isoformat() if review.signed_at else None,
+            "audit": list(review.audit),
+        }
     if deidentify:
         name = study.path.name
         summary["warnings"] = [w.replace(name, "<recording>") for w in summary["warnings"]]
@@ -198,9 +214,10 @@ def _write_files(night: ScoredNight, paths: dict[str, Path], deidentify: bool) -
     hyp = night.hypnogram
     if deidentify and hyp.start is not None:
         hyp = replace(hyp, start=datetime.combine(ANONYMOUS_DATE.date(), hyp.start.timetz()))
-    write_hypnogram(hyp, paths["csv"])
-    write_hypnogram(hyp, paths["edf"])
-    write_hypnogram(hyp, paths["xml"])
+    ai = night.review.ai if night.review is not None else None
+    write_hypnogram(hyp, paths["csv"], ai=ai)
+    write_hypnogram(hyp, paths["edf"], ai=ai)
+    write_hypnogram(hyp, paths["xml"], ai=ai)
     write_hypnogram_png(paths["png"], hyp)
     model = night.model | {"scored_at": datetime.now()}
     write_report(
@@ -211,4 +228,5 @@ def _write_files(night: ScoredNight, paths: dict[str, Path], deidentify: bool) -
         night.flagged,
         model,
         deidentify=deidentify,
+        review=night.review,
     )

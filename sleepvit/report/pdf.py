@@ -3,6 +3,8 @@
 Page 1: header (patient, study, model, scoring date), hypnogram with the model's confidence
 strip, sleep statistics, stage distribution, the AI disclaimer and signature lines.
 Page 2: epochs flagged for review and the channels the model read.
+Page 3, for a night a technician reviewed (``review``): the epochs they changed, AI stage →
+reviewed stage; page 1 then names the reviewer and the sign-off date.
 
 Drawn with matplotlib only (no torch), written atomically.
 """
@@ -19,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from sleepvit import __version__
-from sleepvit.hypnogram import Hypnogram
+from sleepvit.hypnogram import Hypnogram, stage_name
 from sleepvit.io.atomic import atomic_path
 from sleepvit.metrics.sleep import SleepStatistics
 from sleepvit.report.hypnogram_plot import (
@@ -28,7 +30,7 @@ from sleepvit.report.hypnogram_plot import (
     draw_confidence,
     draw_hypnogram,
 )
-from sleepvit.report.review import REVIEW_THRESHOLD, describe_epochs
+from sleepvit.report.review import REVIEW_THRESHOLD, TechnicianReview, describe_epochs
 from sleepvit.study import Study
 
 DISCLAIMER = "AI-assisted scoring — to be reviewed by a qualified sleep technician"
@@ -70,6 +72,7 @@ def write_report(
     model_info: dict,
     deidentify: bool = False,
     review_threshold: float = REVIEW_THRESHOLD,
+    review: TechnicianReview | None = None,
 ) -> Path:
     """Write the two-page A4 report of one scored night to ``path``, atomically.
 
@@ -81,6 +84,10 @@ def write_report(
 
     ``deidentify=True`` leaves out the patient's name, ID and birthdate, and also the file
     name and recording date, which often carry them; clock times stay.
+
+    ``review``: ``hypnogram`` is a technician's review of the AI scoring ``review.ai`` (with
+    the AI's probabilities): page 1 says who reviewed and signed it off, page 3 lists the
+    epochs the technician changed.
 
     Examples
     --------
@@ -102,11 +109,18 @@ def write_report(
 
     with rc_context({"pdf.fonttype": 42, "font.family": "DejaVu Sans"}):
         pages = [
-            _summary_page(hypnogram, stats, info, model, scored_at, flagged, review_threshold),
+            _summary_page(
+                hypnogram, stats, info, model, scored_at, flagged, review_threshold, review
+            ),
             _review_page(hypnogram, info, flagged, review_threshold),
         ]
+        if review is not None:
+            pages.append(_changes_page(hypnogram, info, review))
+        disclaimer = DISCLAIMER
+        if review is not None and review.reviewer is not None:
+            disclaimer = f"AI-assisted scoring, reviewed and signed off by {review.reviewer}"
         for number, page in enumerate(pages, start=1):
-            _footer(page, footer, f"Page {number} of {len(pages)}")
+            _footer(page, footer, f"Page {number} of {len(pages)}", disclaimer)
         path = Path(path)
         metadata = {
             "Title": "Sleep staging report",
@@ -123,7 +137,7 @@ def write_report(
 # ---------------------------------------------------------------- page 1
 
 
-def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold) -> Figure:
+def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold, review) -> Figure:
     fig = Figure(figsize=(PAGE_W, PAGE_H))
     y = _title(fig, "Polysomnography — sleep staging report")
 
@@ -155,7 +169,15 @@ def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold) -> Fig
                 ("Scored on", f"{scored_at:%Y-%m-%d %H:%M}"),
                 ("Epochs", f"{len(hyp)} × {hyp.epoch_s:g} s"),
                 ("For review", f"{len(flagged)} epochs (< {threshold:g})"),
-            ],
+            ]
+            + (
+                [
+                    ("Reviewed", f"{review.reviewed_epochs} epochs"),
+                    ("Changed", f"{len(review.changed_epochs(hyp))} epochs (page 3)"),
+                ]
+                if review is not None
+                else []
+            ),
         ),
     ]
     width = (PAGE_W - 2 * MARGIN) / 3
@@ -180,7 +202,8 @@ def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold) -> Fig
     fig.text(
         _fx(MARGIN),
         _fy(y),
-        "Confidence: model probability of the scored stage; red = flagged for review (page 2). "
+        "Confidence: the model's probability of the stage it chose; red = flagged for review "
+        "(page 2). "
         "Grey: unscored epochs, or out of bed.",
         fontsize=6.5,
         color=_MUTED,
@@ -202,7 +225,7 @@ def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold) -> Fig
     right_y = _section(fig, y, "Stage distribution", x=right_x, width=half)
     right_y = _distribution(fig, right_x, right_y, half, stats)
     # The sign-off sits at the foot of the page, or lower if the tables ran long.
-    _sign_off(fig, max(max(left_y, right_y) + 0.35, PAGE_H - MARGIN - 1.45))
+    _sign_off(fig, max(max(left_y, right_y) + 0.35, PAGE_H - MARGIN - 1.45), review)
     return fig
 
 
@@ -258,7 +281,14 @@ def _distribution(fig: Figure, x: float, y: float, width: float, stats: SleepSta
     return bottom
 
 
-def _sign_off(fig: Figure, y: float) -> None:
+def _sign_off(fig: Figure, y: float, review: TechnicianReview | None = None) -> None:
+    signed = review is not None and review.reviewer is not None
+    if signed:
+        text = f"AI-assisted scoring, reviewed and signed off by {review.reviewer}"
+    elif review is not None:
+        text = f"{DISCLAIMER} (reviewed in part: not signed off)"
+    else:
+        text = DISCLAIMER
     box_h = 0.42
     fig.add_artist(
         Rectangle(
@@ -274,7 +304,7 @@ def _sign_off(fig: Figure, y: float) -> None:
     fig.text(
         0.5,
         _fy(y + box_h / 2),
-        f"⚠  {DISCLAIMER}",
+        ("✓  " if signed else "⚠  ") + text,
         ha="center",
         va="center",
         fontsize=10,
@@ -283,10 +313,17 @@ def _sign_off(fig: Figure, y: float) -> None:
     )
     y += box_h + 0.45
     third = (PAGE_W - 2 * MARGIN) / 3
+    filled = (
+        (review.reviewer, f"{review.signed_at:%Y-%m-%d %H:%M}" if review.signed_at else "", "")
+        if signed
+        else ("", "", "")
+    )
     for i, label in enumerate(("Reviewed by (name)", "Date", "Signature")):
         x = MARGIN + i * third
         fig.add_artist(_hline(x, x + third - 0.25, y))
         fig.text(_fx(x), _fy(y + 0.16), label, fontsize=7, color=_MUTED)
+        if filled[i]:
+            fig.text(_fx(x + 0.05), _fy(y - 0.08), filled[i], fontsize=9.5, color=_INK)
 
 
 # ---------------------------------------------------------------- page 2
@@ -350,6 +387,57 @@ def _review_page(hyp: Hypnogram, info: dict, flagged, threshold: float) -> Figur
                 f"{f.runner_up} ({_prob(f.runner_up_probability)})" if f.runner_up else "—",
             )
             for f in chunk
+        ]
+        if rows:
+            _table(
+                fig,
+                MARGIN + column * column_w,
+                y,
+                widths,
+                header,
+                rows,
+                aligns=("right", "left", "left", "right", "left"),
+            )
+    return fig
+
+
+# ---------------------------------------------------------------- page 3
+
+
+def _changes_page(hyp: Hypnogram, info: dict, review: TechnicianReview) -> Figure:
+    fig = Figure(figsize=(PAGE_W, PAGE_H))
+    y = _title(fig, "Epochs changed by the technician", subtitle=info["file_name"])
+    changed = review.changed_epochs(hyp)
+    y = _section(fig, y, "AI stage → reviewed stage")
+    per_column = int((PAGE_H - MARGIN - 0.6 - y - 0.3) / _ROW_H) - 1
+    capacity = 2 * per_column
+    who = f"signed off by {review.reviewer}" if review.reviewer else "not signed off"
+    if not len(changed):
+        note = f"The technician changed no epoch ({review.reviewed_epochs} reviewed, {who})."
+    else:
+        note = (
+            f"{len(changed)} of {review.reviewed_epochs} reviewed epochs changed ({who}); the "
+            "hypnogram on page 1 is the reviewed one."
+        )
+        if len(changed) > capacity:
+            note += f" The first {capacity} are listed; all are in the CSV (ai_stage column)."
+    fig.text(_fx(MARGIN), _fy(y), note, fontsize=8, color=_INK)
+    y += 0.2
+    confidence = review.ai.confidence
+    header = ("Epoch", "Time", "AI", "AI conf.", "Reviewed")
+    widths = [0.55, 0.8, 0.55, 0.75, 0.8]
+    column_w = (PAGE_W - 2 * MARGIN) / 2
+    shown = changed[:capacity]
+    for column in range(2):
+        rows = [
+            (
+                str(int(epoch) + 1),
+                clock_time(info["recording_start"], float(hyp.onsets_s[epoch]), with_seconds=True),
+                stage_name(int(review.ai.stages[epoch])),
+                _prob(float(confidence[epoch]) if confidence is not None else None),
+                stage_name(int(hyp.stages[epoch])),
+            )
+            for epoch in shown[column * per_column : (column + 1) * per_column]
         ]
         if rows:
             _table(
@@ -491,12 +579,12 @@ def _table(fig, x: float, y: float, widths, header, rows, aligns) -> float:
     return y + len(lines) * _ROW_H
 
 
-def _footer(fig: Figure, left: str, right: str) -> None:
+def _footer(fig: Figure, left: str, right: str, disclaimer: str = DISCLAIMER) -> None:
     y = PAGE_H - 0.45
     fig.add_artist(_hline(MARGIN, PAGE_W - MARGIN, y - 0.12))
     fig.text(_fx(MARGIN), _fy(y), left, fontsize=6.5, color=_MUTED, va="top")
     fig.text(1 - _fx(MARGIN), _fy(y), right, fontsize=6.5, color=_MUTED, va="top", ha="right")
-    fig.text(0.5, _fy(y + 0.18), DISCLAIMER, fontsize=6, color=_MUTED, va="top", ha="center")
+    fig.text(0.5, _fy(y + 0.18), disclaimer, fontsize=6, color=_MUTED, va="top", ha="center")
 
 
 def _fit(text: str, width_in: float, char_in: float = 0.062) -> str:

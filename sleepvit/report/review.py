@@ -1,8 +1,10 @@
-"""Which epochs a technician should look at first: the ones the model was unsure about."""
+"""Which epochs a technician should look at first (the ones the model was unsure about), and
+what a technician's review of the AI scoring changed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
@@ -77,3 +79,36 @@ def describe_epochs(hyp: Hypnogram, epochs) -> list[FlaggedEpoch]:
             )
         )
     return flagged
+
+
+@dataclass(frozen=True)
+class TechnicianReview:
+    """A technician's review of an AI scoring, as the reviewed report and exports record it.
+
+    The reviewed night itself is the hypnogram being written; this keeps what it came from.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> review = TechnicianReview(ai=Hypnogram.from_names(["W", "N1", "N2"]), reviewed_epochs=2)
+    >>> review.changed_epochs(Hypnogram.from_names(["W", "N2", "N2"])).tolist()
+    [1]
+    """
+
+    ai: Hypnogram
+    """The AI's scoring the review started from (its stages and probabilities)."""
+    reviewed_epochs: int
+    """Epochs the technician scored or confirmed."""
+    reviewer: str | None = None
+    """Who signed the night off; ``None`` when it is not signed off since the last edit."""
+    signed_at: datetime | None = None
+    audit: tuple[dict, ...] = field(default_factory=tuple)
+    """The edit log: ``time``, ``epoch`` (from 1), ``old``, ``new``, ``who``, ``action``."""
+
+    def changed_epochs(self, reviewed: Hypnogram) -> np.ndarray:
+        """Epochs whose reviewed stage differs from the AI's."""
+        if len(reviewed) != len(self.ai):
+            raise ValueError(
+                f"the review has {len(reviewed)} epochs, the AI scoring {len(self.ai)}"
+            )
+        return np.flatnonzero(reviewed.stages != self.ai.stages)
