@@ -276,3 +276,41 @@ def test_the_relevance_overlay_seam_draws_a_grid_under_the_traces(qtbot, window,
     y = rect.top() + round((row.top + 2) * scale)
     assert before.pixelColor(x, y) != after.pixelColor(x, y)  # orange under column 7 of EEG_C
     assert after.pixelColor(x, y).red() > after.pixelColor(x, y).blue()
+
+
+def test_sign_off_and_export_from_the_keyboard(qtbot, window, study_copy, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    session = open_and_score(qtbot, window, study_copy)
+    press(qtbot, window, Qt.Key.Key_Return, Qt.Key.Key_R)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: ("Anna Lind", True))
+    press(
+        qtbot,
+        window,
+        Qt.Key.Key_S,
+        modifier=Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    assert session.review.sign_off_record.reviewer == "Anna Lind"
+    out = tmp_path / "export"
+    out.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: str(out))
+    press(qtbot, window, Qt.Key.Key_E, modifier=Qt.KeyboardModifier.ControlModifier)
+    assert window.message.text() == f"Exported 6 files to {out}"
+    assert (out / f"{study_copy.stem}.reviewed.report.pdf").is_file()
+
+
+def test_an_export_that_fails_is_a_dialog(qtbot, window, study_copy, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    open_and_score(qtbot, window, study_copy)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes
+    )
+    monkeypatch.setattr(
+        QFileDialog, "getExistingDirectory", lambda *args, **kwargs: str(blocker / "export")
+    )
+    press(qtbot, window, Qt.Key.Key_E, modifier=Qt.KeyboardModifier.ControlModifier)
+    assert "choose another output folder" in error_dialogs(window)[0].text()
+    assert window.session is not None and window.session.review.audit == []
