@@ -14,7 +14,7 @@ TOOLS_VENV := .venv-tools
 LATEST_VENV := .venv-latest
 DEMO_DIR := demo-output
 
-.PHONY: demo test venv clean lint lock test-latest
+.PHONY: demo test venv clean lint lock test-latest screenshot
 
 venv: $(INSTALLED)
 
@@ -68,3 +68,8 @@ test-latest:
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) $(LATEST_VENV) $(DEMO_DIR) build *.egg-info
+
+# The README's screenshot of the real window, under a virtual X server (needs Debian's xvfb
+# and the xcb libraries Qt loads; see README, Desktop app).
+screenshot: $(INSTALLED)
+	xvfb-run -a -s "-screen 0 1920x1080x24" $(BIN)/python -m sleepvit.gui.screenshot docs/screenshot.png --workdir $(DEMO_DIR)

@@ -2,9 +2,10 @@
 
 Run under ``xvfb-run`` (a real X server, the ``xcb`` platform plugin) or offscreen. The demo
 night (8 h, seed 7, never used in training) is simulated, opened and scored by the shipped
-model, and a review is played the way a technician would start one: the first two hours
-accepted epoch by epoch, corrected where the scoring on file disagrees, then the first
-uncertain epoch after that is shown. Every edit goes through the session, as keys would.
+model, and the start of a review is played through the session, as keys would do it: the
+first two hours accepted epoch by epoch, then the next uncertain epoch of the queue is shown.
+The simulator's own hypnogram is moved out of the way: beside the recording it would show as
+a scoring on file, and a κ against the simulator that made the night is no clinical number.
 
     xvfb-run -s "-screen 0 1920x1080x24" python -m sleepvit.gui.screenshot docs/screenshot.png
 """
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     for stale in folder.glob("demo-night.sleepvit.sqlite*"):
         stale.unlink()
     if not edf.exists():
-        write_night(simulate_night(hours=8, seed=7, style="hospital"), edf)
+        _, truth = write_night(simulate_night(hours=8, seed=7, style="hospital"), edf)
+        truth.replace(folder / "simulated-stages.edf")
 
     preferences = Preferences(display=DisplaySettings(page_s=args.page))
     window = MainWindow(preferences, reviewer="A. Technician", save_preferences=False)
@@ -57,14 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         print("the demo night was not opened and scored", file=sys.stderr)
         return 1
 
-    reference = session.reference.stages if session.reference is not None else None
-    for epoch in range(REVIEWED_EPOCHS):
-        session.go_to(epoch)
-        if reference is not None and reference[epoch] != session.ai.stages[epoch]:
-            session.score_current(int(reference[epoch]))
-        else:
-            session.accept_ai()
-    session.go_to(REVIEWED_EPOCHS)
+    session.first()
+    for _ in range(REVIEWED_EPOCHS):
+        session.accept_ai()
     queue = session.queue
     later = [int(e) for e in queue.epochs if e >= REVIEWED_EPOCHS] if queue else []
     session.go_to(min(later) if later else REVIEWED_EPOCHS)

@@ -314,3 +314,91 @@ def test_an_export_that_fails_is_a_dialog(qtbot, window, study_copy, tmp_path, m
     press(qtbot, window, Qt.Key.Key_E, modifier=Qt.KeyboardModifier.ControlModifier)
     assert "choose another output folder" in error_dialogs(window)[0].text()
     assert window.session is not None and window.session.review.audit == []
+
+
+def test_the_file_menu_and_recent_files_open_a_study(qtbot, window, study_copy, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(study_copy), "")
+    )
+    press(qtbot, window, Qt.Key.Key_O, modifier=Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(
+        lambda: window.session is not None and window.worker is None, timeout=TIMEOUT_MS
+    )
+    window._close_session()
+    assert window.session is None
+    window.recent_menu.actions()[0].trigger()
+    qtbot.waitUntil(lambda: window.session is not None, timeout=TIMEOUT_MS)
+    assert window.session.study.path == study_copy
+
+
+def test_the_display_dialog_sets_filters_notch_and_gains(qtbot, window, study_copy):
+    from sleepvit.gui.qt.dialogs import DisplaySettingsDialog
+
+    session = open_and_score(qtbot, window, study_copy)
+    rows = window.signal_view.page_renderer().rows
+    dialog = DisplaySettingsDialog(session.settings, rows, session.model_config, window)
+    qtbot.addWidget(dialog)
+    high, low, notch = dialog.filters["EEG"]
+    high.setCurrentIndex(high.findData(0.5))
+    low.setCurrentIndex(low.findData(None))
+    notch.setCurrentIndex(notch.findData(50.0))
+    dialog.gains["EOG_L"].setValue(100.0)
+    dialog.page.setCurrentIndex(dialog.page.findData(120))
+    settings = dialog.settings()
+    assert settings.page_s == 120
+    assert settings.band_of("EEG_C", session.model_config) == (0.5, float("inf"))
+    assert settings.notch_of("EEG_C", session.model_config) == 50.0
+    assert settings.gains == {"EOG_L": 100.0}
+    window._set_display(settings)
+    page = window.signal_view.current_page()
+    eeg = next(r for r in page.rows if r.slot == "EEG_C")
+    assert eeg.band == (0.5, float("inf")) and eeg.notch_hz == 50.0
+    assert next(r for r in page.rows if r.slot == "EOG_L").value_range == (-100.0, 100.0)
+    assert len(page.epochs) == 4
+    assert window.preferences.display == settings
+
+
+def test_the_channel_map_dialog_writes_the_channel_map_contract(qtbot, window, study_copy):
+    from sleepvit.gui.qt.dialogs import NONE, ChannelMapDialog
+    from sleepvit.io import load_study
+
+    session = open_and_score(qtbot, window, study_copy)
+    dialog = ChannelMapDialog(session.study, {"EEG_O": None}, window)
+    qtbot.addWidget(dialog)
+    assert dialog.rows["EEG_O"][0].currentText() == NONE
+    labels = [c.label for c in session.study.channels]
+    assert "C3-M2" in labels and "F3-M2" in labels
+    dialog.rows["EEG_C"][0].setCurrentText("C3-M2")
+    active, reference = dialog.rows["EEG_F"]
+    active.setCurrentText("F3-M2")
+    reference.setCurrentText("C3-M2")
+    channel_map = dialog.channel_map()
+    assert channel_map == {"EEG_F": ["F3-M2", "C3-M2"], "EEG_C": "C3-M2", "EEG_O": None}
+    remapped = load_study(study_copy, channel_map=channel_map)  # what --channel-map accepts
+    assert remapped.signals["EEG_C"].label == "C3-M2"
+    assert remapped.signals["EEG_F"].label == "F3-M2 - C3-M2 (derived)"
+    assert "EEG_O" not in remapped.signals
+
+
+@pytest.mark.slow
+def test_self_test_of_the_installed_command(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    environment = os.environ | {
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "sleepvit.gui", "--self-test"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "self-test passed" in done.stdout

@@ -211,7 +211,8 @@ class DisplaySettingsDialog(QDialog):
             box.setSuffix(f" {row.unit}/div")
             gain_form.addRow(f"{row.label} ({row.slot})", box)
             self.gains[row.slot] = box
-        self._original_gains = {row.slot: row.gain for row in rows}
+        # As the boxes show them (rounded): an untouched box must not pin a gain.
+        self._original_gains = {slot: box.value() for slot, box in self.gains.items()}
 
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok

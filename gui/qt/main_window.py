@@ -47,7 +47,7 @@ from sleepvit.gui.session.settings import (
     next_gain,
 )
 from sleepvit.gui.session.sidecar import NEXT_TO_RECORDING
-from sleepvit.hypnogram import STAGE_CODE
+from sleepvit.hypnogram import STAGE_CODE, stage_name
 from sleepvit.models.backends import DEFAULT_BACKEND
 
 log = logging.getLogger(__name__)
@@ -468,7 +468,7 @@ class MainWindow(QMainWindow):
         # Emitted only after the sidecar committed the edit: this is the acknowledgement.
         stage = self.session.review.stage(epoch)
         self.message.setText(
-            f"Saved: epoch {epoch + 1} → {'not reviewed' if stage is None else _stage(stage)}"
+            f"Saved: epoch {epoch + 1} → {'not reviewed' if stage is None else stage_name(stage)}"
         )
         self._update_actions()
 
@@ -616,9 +616,3 @@ def _dropped_recording(mime) -> Path | None:
         if path.suffix.lower() in RECORDING_SUFFIXES:
             return path
     return None
-
-
-def _stage(code: int) -> str:
-    from sleepvit.hypnogram import stage_name
-
-    return stage_name(code)

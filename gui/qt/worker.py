@@ -27,8 +27,7 @@ FIRST_PAGE_WAIT_S = 5.0
 """Longest wait for the first page before scoring starts anyway (a window that never paints)."""
 
 STEP_LABELS = {
-    "identify": "Reading the recording",
-    "load": "Loading signals",
+    "load": "Loading the recording",
     "model": "Loading the model",
     "render": "Drawing epochs for the AI",
     "epoch_vit": "AI scoring epochs",

@@ -109,8 +109,10 @@ class RowRenderers:
         if key not in self._auto_ranges:
             # A model-sized renderer resolves the night's scale quickly; it does not depend
             # on the screen's size.
+            model = self.model_config
             probe = EpochRenderer(
-                self.study, self._config(RowStyle(slot, band, None), notch, 16, 240)
+                self.study,
+                self._config(RowStyle(slot, band, None), notch, model.row_px, model.width),
             )
             self._auto_ranges[key] = probe.rows[0].value_range
         return self._auto_ranges[key]

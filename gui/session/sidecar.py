@@ -211,11 +211,6 @@ class Sidecar:
                 self.path,
             )
 
-    @property
-    def recording_name(self) -> str:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'recording_name'").fetchone()
-        return row[0]
-
     # ------------------------------------------------------------ edits
 
     def append_edit(
