@@ -10,7 +10,8 @@ from pypdf import PdfReader
 
 from sleepvit.errors import OutputError
 from sleepvit.gui.session.export import export_review
-from sleepvit.gui.session.opening import OpenRequest, open_study, score_opened
+from sleepvit.gui.session.opening import OpenRequest, open_study
+from sleepvit.gui.session.scoring import score_study_for_review
 from sleepvit.gui.session.session import StudySession
 from sleepvit.hypnogram import STAGE_CODE, stage_name
 from sleepvit.io import read_hypnogram
@@ -25,7 +26,7 @@ def reviewed(study_copy):
     """A session where the technician changed epochs 3 and 21, confirmed 0-1, signed off."""
     opened = open_study(OpenRequest(study_copy))
     session = StudySession(opened, reviewer="anna")
-    session.set_ai(score_opened(opened, load_backend()))
+    session.set_ai(score_study_for_review(opened.study, load_backend()))
     ai = session.ai.stages
     session.accept_ai()
     session.accept_ai()

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sleepvit.gui.session.opening import OpenRequest, open_study, score_opened
+from sleepvit.gui.session.opening import OpenRequest, open_study
 from sleepvit.gui.session.review import NOT_REVIEWED
+from sleepvit.gui.session.scoring import score_study_for_review
 from sleepvit.gui.session.screen import PageRenderer, RowRenderers
 from sleepvit.gui.session.session import StudySession
 from sleepvit.gui.session.settings import DisplaySettings
@@ -39,7 +40,7 @@ def open_session(path: Path, scorer=None, **request) -> StudySession:
     opened = open_study(OpenRequest(path, **request))
     session = StudySession(opened, reviewer="anna")
     if session.ai is None and scorer is not None:
-        session.set_ai(score_opened(opened, scorer))
+        session.set_ai(score_study_for_review(opened.study, scorer))
     return session
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from PySide6.QtCore import QThread, Signal
 
 from sleepvit.errors import SleepVitError
-from sleepvit.gui.session.opening import OpenRequest, open_study, score_opened
+from sleepvit.gui.session.opening import OpenRequest, open_study
+from sleepvit.gui.session.scoring import score_study_for_review
 from sleepvit.gui.session.session import OpenedStudy
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class OpenStudyThread(QThread):
             stage = "score"
             self.progress.emit("model", 0, 1)
             scorer = scorer_for(self.request.weights, self.request.backend)
-            ai = score_opened(opened, scorer, self.progress.emit, self.is_cancelled)
+            ai = score_study_for_review(opened.study, scorer, self.progress.emit, self.is_cancelled)
             self.scored.emit(ai)
         except InterruptedError:
             self.cancelled.emit(stage)

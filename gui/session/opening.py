@@ -8,7 +8,8 @@ functions so that tests (and ``sleepvit-gui --self-test``) run them without a sc
    needs no rescoring (the one the review started from, kept in the sidecar, or ``sleepvit
    score`` outputs) and a technician scoring on file. The first page can be drawn as soon
    as it returns.
-2. :func:`score_opened` — only when no AI scoring was found: render and score the night.
+2. :func:`~sleepvit.gui.session.scoring.score_study_for_review` — only when no AI scoring
+   was found: render and score the night.
 
 A broken or unreadable model never stops a study from opening: the screen falls back to the
 default render config and the technician scores without the AI.
@@ -28,7 +29,6 @@ from sleepvit.gui.session.scoring import (
     Progress,
     find_reference,
     find_scored_outputs,
-    score_study_for_review,
 )
 from sleepvit.gui.session.session import OpenedStudy
 from sleepvit.gui.session.sidecar import (
@@ -119,16 +119,6 @@ def open_study(
         sidecar.close()
         raise
     return OpenedStudy(study, identity, sidecar, model_config, ai, reference, notes)
-
-
-def score_opened(
-    opened: OpenedStudy,
-    scorer,
-    progress: Progress | None = None,
-    cancelled: Callable[[], bool] | None = None,
-) -> AiScoring:
-    """Step 2: the AI scoring of a study opened without one (does not touch the sidecar)."""
-    return score_study_for_review(opened.study, scorer, progress, cancelled)
 
 
 def _stored_ai(sidecar, study) -> AiScoring | None:

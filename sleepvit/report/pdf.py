@@ -373,31 +373,18 @@ def _review_page(hyp: Hypnogram, info: dict, flagged, threshold: float) -> Figur
     fig.text(_fx(MARGIN), _fy(y), note, fontsize=8, color=_INK)
     y += 0.2
 
+    rows = [
+        (
+            str(f.epoch + 1),  # counted from 1, as in the hypnogram CSV
+            clock_time(info["recording_start"], f.onset_s, with_seconds=True),
+            f.stage,
+            _prob(f.confidence),
+            f"{f.runner_up} ({_prob(f.runner_up_probability)})" if f.runner_up else "—",
+        )
+        for f in flagged
+    ]
     header = ("Epoch", "Time", "Stage", "Confidence", "Runner-up")
-    widths = [0.5, 0.75, 0.5, 0.8, 0.9]
-    column_w = (PAGE_W - 2 * MARGIN) / 2
-    for column in range(2):
-        chunk = flagged[column * per_column : (column + 1) * per_column]
-        rows = [
-            (
-                str(f.epoch + 1),  # counted from 1, as in the hypnogram CSV
-                clock_time(info["recording_start"], f.onset_s, with_seconds=True),
-                f.stage,
-                _prob(f.confidence),
-                f"{f.runner_up} ({_prob(f.runner_up_probability)})" if f.runner_up else "—",
-            )
-            for f in chunk
-        ]
-        if rows:
-            _table(
-                fig,
-                MARGIN + column * column_w,
-                y,
-                widths,
-                header,
-                rows,
-                aligns=("right", "left", "left", "right", "left"),
-            )
+    _epoch_columns(fig, y, per_column, header, [0.5, 0.75, 0.5, 0.8, 0.9], rows)
     return fig
 
 
@@ -424,32 +411,36 @@ def _changes_page(hyp: Hypnogram, info: dict, review: TechnicianReview) -> Figur
     fig.text(_fx(MARGIN), _fy(y), note, fontsize=8, color=_INK)
     y += 0.2
     confidence = review.ai.confidence
+    rows = [
+        (
+            str(int(epoch) + 1),
+            clock_time(info["recording_start"], float(hyp.onsets_s[epoch]), with_seconds=True),
+            stage_name(int(review.ai.stages[epoch])),
+            _prob(float(confidence[epoch]) if confidence is not None else None),
+            stage_name(int(hyp.stages[epoch])),
+        )
+        for epoch in changed[:capacity]
+    ]
     header = ("Epoch", "Time", "AI", "AI conf.", "Reviewed")
-    widths = [0.55, 0.8, 0.55, 0.75, 0.8]
+    _epoch_columns(fig, y, per_column, header, [0.55, 0.8, 0.55, 0.75, 0.8], rows)
+    return fig
+
+
+def _epoch_columns(fig: Figure, y: float, per_column: int, header, widths, rows) -> None:
+    """A table of epochs in two side-by-side columns of ``per_column`` rows each."""
     column_w = (PAGE_W - 2 * MARGIN) / 2
-    shown = changed[:capacity]
     for column in range(2):
-        rows = [
-            (
-                str(int(epoch) + 1),
-                clock_time(info["recording_start"], float(hyp.onsets_s[epoch]), with_seconds=True),
-                stage_name(int(review.ai.stages[epoch])),
-                _prob(float(confidence[epoch]) if confidence is not None else None),
-                stage_name(int(hyp.stages[epoch])),
-            )
-            for epoch in shown[column * per_column : (column + 1) * per_column]
-        ]
-        if rows:
+        chunk = rows[column * per_column : (column + 1) * per_column]
+        if chunk:
             _table(
                 fig,
                 MARGIN + column * column_w,
                 y,
                 widths,
                 header,
-                rows,
+                chunk,
                 aligns=("right", "left", "left", "right", "left"),
             )
-    return fig
 
 
 # ---------------------------------------------------------------- layout helpers
