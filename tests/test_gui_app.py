@@ -402,3 +402,16 @@ def test_self_test_of_the_installed_command(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "self-test passed" in done.stdout
+
+
+def test_gain_keys_and_what_the_next_study_inherits(qtbot, window, study_copy):
+    session = open_and_score(qtbot, window, study_copy)
+    before = {row.slot: row.gain for row in window.signal_view.page_renderer().rows}
+    press(qtbot, window, Qt.Key.Key_Plus)
+    after = {row.slot: row.gain for row in window.signal_view.page_renderer().rows}
+    assert after["EEG_C"] == 50.0 and after["ECG"] == 750.0  # one step more sensitive
+    assert after["FLOW"] < before["FLOW"]
+    assert set(session.settings.gains) == set(after)
+    # Breathing rows scale per night: their gains are not carried to the next study.
+    assert "FLOW" not in window.preferences.display.gains
+    assert window.preferences.display.gains["EEG_C"] == 50.0

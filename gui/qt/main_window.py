@@ -542,7 +542,7 @@ class MainWindow(QMainWindow):
 
     def _set_display(self, settings) -> None:
         self.session.set_settings(settings)
-        self.preferences.display = settings
+        self.preferences.display = settings.for_other_studies(self.session.model_config)
         for action in self.page_actions.actions():
             action.setChecked(action.text() == f"{settings.page_s} s")
         self._save_preferences()

@@ -91,6 +91,17 @@ class DisplaySettings:
     def with_notch(self, modality: str, hz: float | None) -> DisplaySettings:
         return replace(self, notch=self.notch | {str(modality): hz})
 
+    def for_other_studies(self, model: RenderConfig) -> DisplaySettings:
+        """The settings worth keeping for the next study: gains of automatically scaled rows
+        (breathing) are dropped, as their units and scale differ from night to night.
+
+        >>> settings = DisplaySettings().with_gain("EEG_C", 50.0).with_gain("FLOW", 390.0)
+        >>> settings.for_other_studies(RenderConfig()).gains
+        {'EEG_C': 50.0}
+        """
+        fixed = {row.slot for row in model.rows if row.range is not None}
+        return replace(self, gains={k: v for k, v in self.gains.items() if k in fixed})
+
     def band_of(self, slot: str, model: RenderConfig) -> tuple[float, float] | None:
         """The display band of ``slot`` in the renderer's form (``None`` = unfiltered)."""
         modality = str(SLOT_BY_NAME[slot].modality)
