@@ -33,6 +33,7 @@ RIGHT_MARGIN = 12
 MIN_LABEL_SPACING_PX = 96
 """Time-axis labels sit at least this far apart (clock times are ~60 px wide)."""
 
+PREFETCH_DELAY_MS = 60
 CACHED_PAGES = 4
 """Pages kept drawn: the current one, the prefetched next one, and a step back."""
 
@@ -112,8 +113,9 @@ class SignalView(QWidget):
         first = self.session.page_start
         if self._page is None or self._page.first_epoch != first:
             self._page, self._traces, self._traces_pixels = self._drawn_page(first)
-            # The technician reads this page for a while: draw the next one meanwhile.
-            self._prefetch.start(0)
+            # The technician reads this page for a while: draw the next one meanwhile. A key
+            # held down restarts the timer before it fires, and nothing is drawn in vain.
+            self._prefetch.start(PREFETCH_DELAY_MS)
         return self._page
 
     def _drawn_page(self, first: int) -> tuple[Page, QImage, np.ndarray]:
