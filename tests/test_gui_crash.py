@@ -52,6 +52,7 @@ def _acknowledged(line: str) -> tuple[int, int | None]:
     return int(match[1]) - 1, None if stage == "not reviewed" else STAGE_CODE[stage]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("seed", "kill_after"), [(1, 60), (2, 137)])
 def test_kill_9_mid_review_loses_no_acknowledged_edit(
     qtbot, study_copy, user_folders, seed, kill_after
