@@ -77,6 +77,26 @@ def render_nights():
     return render
 
 
+TORCH_FREE_PRELUDE = """
+import importlib.abc, sys
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    # As if pip had never installed them (a None in sys.modules would confuse scipy).
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"torch", "timm", "captum", "onnx", "safetensors"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NotInstalled())
+"""
+
+
+@pytest.fixture(scope="session")
+def torch_free_prelude() -> str:
+    """Python source to put before a ``python -c`` script: torch, timm, captum, onnx and
+    safetensors then import as if they were not installed (the scoring runtime's world)."""
+    return TORCH_FREE_PRELUDE
+
+
 @pytest.fixture(scope="session")
 def save_tiny_weights():
     """``save(folder, seed=0, dim=32, depth=2, context=5, train_on=None) -> folder``.

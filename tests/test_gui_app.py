@@ -383,7 +383,8 @@ def test_the_channel_map_dialog_writes_the_channel_map_contract(qtbot, window, s
 
 
 @pytest.mark.slow
-def test_self_test_of_the_installed_command(tmp_path):
+def test_the_self_test_runs_where_torch_cannot_be_imported(tmp_path, torch_free_prelude):
+    """``sleepvit-gui --self-test`` (the bundle's check) in the scoring runtime's world."""
     import os
     import subprocess
     import sys
@@ -393,13 +394,16 @@ def test_self_test_of_the_installed_command(tmp_path):
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "sleepvit.gui", "--self-test"],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=300,
+    script = torch_free_prelude + (
+        "from sleepvit.gui.app import main\n"
+        "code = main(['--self-test'])\n"
+        "assert not any(m.split('.')[0] in {'torch', 'timm', 'captum'} for m in sys.modules)\n"
+        "raise SystemExit(code)\n"
     )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment,
+        timeout=300,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "self-test passed" in done.stdout
 

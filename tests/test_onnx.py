@@ -218,23 +218,12 @@ def test_onnx_of_another_architecture_is_refused(exported, tmp_path, save_tiny_w
     assert "epoch_vit.depth: file 3, config.json 2" in message
 
 
-TORCH_FREE_PRELUDE = """
-import importlib.abc, sys
-
-class NotInstalled(importlib.abc.MetaPathFinder):
-    # As if pip had never installed them (a None in sys.modules would confuse scipy).
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"torch", "timm", "captum", "onnx", "safetensors"}:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-
-sys.meta_path.insert(0, NotInstalled())
-"""
-
-
-def test_scoring_runs_end_to_end_where_torch_cannot_be_imported(exported, hospital_night, tmp_path):
+def test_scoring_runs_end_to_end_where_torch_cannot_be_imported(
+    exported, hospital_night, tmp_path, torch_free_prelude
+):
     edf, _ = hospital_night
     script = (
-        TORCH_FREE_PRELUDE
+        torch_free_prelude
         + f"""
 from sleepvit.cli import main
 code = main(["score", {str(edf)!r}, "--out", {str(tmp_path)!r}, "--weights", {str(exported)!r}])
@@ -256,14 +245,14 @@ assert code == 0, code
 
 @pytest.mark.parametrize("command", ["score --backend torch", "export-int8"])
 def test_torch_commands_without_torch_are_a_clear_error(
-    exported, hospital_night, tmp_path, command
+    exported, hospital_night, tmp_path, command, torch_free_prelude
 ):
     argv = command.split()
     if argv[0] == "score":
         argv[1:1] = [str(hospital_night[0]), "--out", str(tmp_path), "--weights", str(exported)]
     else:
         argv.append(str(exported))
-    script = TORCH_FREE_PRELUDE + f"from sleepvit.cli import main\nraise SystemExit(main({argv!r}))"
+    script = torch_free_prelude + f"from sleepvit.cli import main\nraise SystemExit(main({argv!r}))"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.startswith("error:") and "pip install 'sleepvit[train]'" in result.stderr
