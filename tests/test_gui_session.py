@@ -287,3 +287,24 @@ def test_stages_are_not_reviewed_until_scored(study_copy):
     assert (session.review.stages == NOT_REVIEWED).all()
     assert session.reviewed_stages().tolist() == [-1] * 50  # no AI yet: unscored
     session.close()
+
+
+def test_the_review_model_imports_no_qt():
+    """The study model is tested without a screen because it never needs one."""
+    import subprocess
+    import sys
+
+    modules = [
+        f"sleepvit.gui.session.{path.stem}"
+        for path in sorted(Path(__file__).parents[1].joinpath("gui", "session").glob("*.py"))
+        if path.stem != "__init__"
+    ]
+    script = (
+        f"import importlib, sys\nfor name in {modules!r}:\n    importlib.import_module(name)\n"
+        "qt = {m.split('.')[0] for m in sys.modules if m.startswith(('PySide', 'shiboken'))}\n"
+        "print(sorted(qt))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert len(modules) >= 9
