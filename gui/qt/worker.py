@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
-from sleepvit.errors import SleepVitError
+from sleepvit.errors import Cancelled, SleepVitError
 from sleepvit.gui.session.opening import OpenRequest, open_study
 from sleepvit.gui.session.scoring import score_study_for_review
 from sleepvit.gui.session.session import OpenedStudy
@@ -92,7 +92,7 @@ class OpenStudyThread(QThread):
             scorer = scorer_for(self.request.weights, self.request.backend)
             ai = score_study_for_review(opened.study, scorer, self.progress.emit, self.is_cancelled)
             self.scored.emit(ai)
-        except InterruptedError:
+        except Cancelled:
             self.cancelled.emit(stage)
         except SleepVitError as exc:
             self.failed.emit(str(exc), stage)

@@ -80,8 +80,9 @@ def score_study_for_review(
 ) -> AiScoring:
     """Score ``study`` with a loaded backend (:func:`~sleepvit.models.backends.load_backend`).
 
-    ``progress`` follows the epochs rendered and run through EpochViT; ``cancelled()`` is
-    asked after each block and stops the scoring with :class:`InterruptedError`.
+    ``progress(step, done, total)`` follows the epochs rendered and run through EpochViT;
+    ``cancelled()`` is asked before each block (:func:`sleepvit.pipeline.score_study`), which
+    stops with :class:`~sleepvit.errors.Cancelled`.
     """
     from sleepvit.pipeline import score_study
 
@@ -89,13 +90,11 @@ def score_study_for_review(
     done = {"render": 0, "epoch_vit": 0}
 
     def step(stage: str, epochs: int) -> None:
-        if cancelled is not None and cancelled():
-            raise InterruptedError("scoring was cancelled")
         done[stage] += epochs
         if progress is not None:
             progress(stage, done[stage], n)
 
-    hypnogram, scores = score_study(study, scorer, progress=step)
+    hypnogram, scores = score_study(study, scorer, progress=step, cancelled=cancelled)
     return AiScoring.from_hypnogram(
         hypnogram,
         epoch_vit=scores.epoch_vit,

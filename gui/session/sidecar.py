@@ -34,7 +34,7 @@ import numpy as np
 import platformdirs
 
 from sleepvit import __version__
-from sleepvit.errors import SleepVitError
+from sleepvit.errors import Cancelled, SleepVitError
 
 SIDECAR_SUFFIX = ".sleepvit.sqlite"
 SCHEMA_VERSION = 1
@@ -89,8 +89,8 @@ def identify_recording(
 ) -> RecordingIdentity:
     """Name, size and SHA-256 of a recording, read in 1-MiB blocks (0.2 s for 200 MB).
 
-    ``cancelled()`` is asked between blocks; when it says yes, :class:`InterruptedError` is
-    raised.
+    ``cancelled()`` is asked between blocks; when it says yes,
+    :class:`~sleepvit.errors.Cancelled` is raised.
 
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "night.edf"
@@ -104,7 +104,7 @@ def identify_recording(
         with open(path, "rb") as handle:
             while block := handle.read(HASH_BLOCK):
                 if cancelled is not None and cancelled():
-                    raise InterruptedError(f"reading {path.name} was cancelled")
+                    raise Cancelled(f"reading {path.name} was cancelled")
                 digest.update(block)
             size = handle.tell()
     except OSError as exc:
