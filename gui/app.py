@@ -101,7 +101,7 @@ def self_test(weights: Path | None = None, backend: str | None = None) -> int:
         window.show()
         failures: list[str] = []
         window.open_path(edf)
-        window.worker.failed.connect(lambda message, stage: failures.append(message))
+        window.worker.failed.connect(lambda error, stage: failures.append(str(error)))
         deadline = time.monotonic() + SELF_TEST_TIMEOUT_S
         while not failures and time.monotonic() < deadline:
             app.processEvents()

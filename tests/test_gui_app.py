@@ -177,14 +177,26 @@ def test_a_bad_file_is_a_dialog_and_the_app_goes_on(qtbot, window, tmp_path, stu
     assert open_and_score(qtbot, window, study_copy).n_epochs == 50
 
 
-def test_a_missing_eeg_channel_is_a_dialog(qtbot, window, study_copy):
+def test_a_missing_eeg_channel_is_a_dialog_that_leads_to_the_channel_map(qtbot, window, study_copy):
+    from sleepvit.gui.qt.dialogs import ChannelMapDialog
+
     no_eeg = {"EEG_F": None, "EEG_C": None, "EEG_O": None}
     window.open_path(study_copy, channel_map=no_eeg)
     qtbot.waitUntil(
         lambda: window.worker is None and bool(error_dialogs(window)), timeout=TIMEOUT_MS
     )
-    assert "EEG" in error_dialogs(window)[0].text()
+    box = error_dialogs(window)[0]
+    assert "EEG" in box.text()
     assert window.session is None
+    choose = next(b for b in box.buttons() if b.text() == "Set the channel map…")
+    choose.click()
+    dialog = window.findChild(ChannelMapDialog)
+    assert dialog.channel_map() == no_eeg  # the map that failed, to be corrected
+    dialog.rows["EEG_C"][0].setCurrentText("C4-M1")
+    dialog.accept()
+    qtbot.waitUntil(lambda: window.session is not None, timeout=TIMEOUT_MS)
+    assert window.session.study.signals["EEG_C"].label == "C4-M1"
+    assert window.session.sidecar.setting("channel_map")["EEG_C"] == "C4-M1"
 
 
 def test_a_model_error_leaves_the_study_open_for_manual_scoring(qtbot, study_copy, tmp_path):
@@ -365,7 +377,7 @@ def test_the_channel_map_dialog_writes_the_channel_map_contract(qtbot, window, s
     from sleepvit.io import load_study
 
     session = open_and_score(qtbot, window, study_copy)
-    dialog = ChannelMapDialog(session.study, {"EEG_O": None}, window)
+    dialog = ChannelMapDialog.for_study(session.study, {"EEG_O": None}, window)
     qtbot.addWidget(dialog)
     assert dialog.rows["EEG_O"][0].currentText() == NONE
     labels = [c.label for c in session.study.channels]

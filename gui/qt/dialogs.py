@@ -61,11 +61,16 @@ def show_error(parent: QWidget | None, error: BaseException | str, title: str = 
 class ChannelMapDialog(QDialog):
     """Which recording channel (or derivation) fills each slot: the ``--channel-map`` JSON."""
 
-    def __init__(self, study: Study, channel_map: dict | None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        labels: list[str],
+        mapped: dict[str, str],
+        channel_map: dict | None,
+        parent: QWidget | None = None,
+    ):
+        """``labels``: the recording's channels; ``mapped``: slot → label mapped now."""
         super().__init__(parent)
         self.setWindowTitle("Channel map")
-        self.study = study
-        labels = [c.label for c in study.channels]
         grid = QGridLayout()
         for column, title in enumerate(("Slot", "Channel", "minus (reference)", "Mapped now")):
             grid.addWidget(QLabel(f"<b>{title}</b>"), 0, column)
@@ -83,11 +88,10 @@ class ChannelMapDialog(QDialog):
                 reference.setCurrentText(value[1])
             elif value != AUTOMATIC:
                 active.setCurrentText(str(value))
-            signal = study.signals.get(slot)
             grid.addWidget(QLabel(slot), i, 0)
             grid.addWidget(active, i, 1)
             grid.addWidget(reference, i, 2)
-            grid.addWidget(QLabel(signal.label if signal else "—"), i, 3)
+            grid.addWidget(QLabel(mapped.get(slot, "—")), i, 3)
             self.rows[slot] = (active, reference)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -108,6 +112,20 @@ class ChannelMapDialog(QDialog):
         layout.addLayout(grid)
         layout.addWidget(note)
         layout.addWidget(buttons)
+
+    @classmethod
+    def for_study(cls, study: Study, channel_map: dict | None, parent=None) -> ChannelMapDialog:
+        labels = [channel.label for channel in study.channels]
+        mapped = {slot: signal.label for slot, signal in study.signals.items()}
+        return cls(labels, mapped, channel_map, parent)
+
+    @classmethod
+    def for_recording(cls, path: Path, channel_map: dict | None, parent=None) -> ChannelMapDialog:
+        """For a recording that could not be opened as mapped: its channels from the header."""
+        from sleepvit.io.edf_header import read_header
+
+        labels = [s.label for s in read_header(path).signals if not s.is_annotation]
+        return cls(labels, {}, channel_map, parent)
 
     def channel_map(self) -> dict:
         """The map as ``--channel-map`` JSON takes it (slots left automatic are absent)."""

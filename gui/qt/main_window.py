@@ -325,7 +325,7 @@ class MainWindow(QMainWindow):
         worker.progress.connect(self._on_progress)
         worker.opened.connect(self._on_opened)
         worker.scored.connect(self._on_scored)
-        worker.failed.connect(self._on_failed)
+        worker.failed.connect(functools.partial(self._on_failed, worker.request))
         worker.cancelled.connect(self._on_cancelled)
         worker.finished.connect(functools.partial(self._on_worker_finished, worker))
         self._show_progress(True)
@@ -383,11 +383,38 @@ class MainWindow(QMainWindow):
         self.message.setText(f"AI scoring done: {ai.model_label}")
         self._update_actions()
 
-    def _on_failed(self, message: str, stage: str) -> None:
+    def _on_failed(self, request: OpenRequest, error, stage: str) -> None:
+        self.message.setText("Opening failed" if stage == "open" else "AI scoring failed")
+        if stage == "open" and CHANNEL_MAP in getattr(error, "settings", ()):
+            self._offer_channel_map(request, str(error))
+            return
+        message = str(error)
         if stage == "score" and self.session is not None:
             message += "\n\nThe study stays open: you can score it without the AI."
         show_error(self, message)
-        self.message.setText("Opening failed" if stage == "open" else "AI scoring failed")
+
+    def _offer_channel_map(self, request: OpenRequest, message: str) -> None:
+        """A recording whose channels were not recognised: map them by hand, then open it."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "SleepViT", message, parent=self)
+        box.setObjectName("error-dialog")
+        choose = box.addButton("Set the channel map…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+
+        def answered() -> None:
+            if box.clickedButton() is not choose:
+                return
+            try:
+                dialog = ChannelMapDialog.for_recording(request.path, request.channel_map, self)
+            except Exception as exc:  # noqa: BLE001 — e.g. the header itself is broken
+                show_error(self, exc)
+                return
+            dialog.accepted.connect(
+                self._guarded(lambda: self.open_path(request.path, dialog.channel_map()))
+            )
+            dialog.open()
+
+        box.finished.connect(answered)
+        box.open()
 
     def _on_cancelled(self, stage: str) -> None:
         self.message.setText(
@@ -550,7 +577,7 @@ class MainWindow(QMainWindow):
     def edit_channel_map(self) -> None:
         session = self.session
         current = session.sidecar.setting(CHANNEL_MAP) or {}
-        dialog = ChannelMapDialog(session.study, current, self)
+        dialog = ChannelMapDialog.for_study(session.study, current, self)
         if dialog.exec() and dialog.channel_map() != current:
             self.open_path(session.study.path, channel_map=dialog.channel_map())
 

@@ -50,13 +50,14 @@ class OpenStudyThread(QThread):
     """Open ``request`` and, unless ``score`` is false or a scoring exists, score it.
 
     Signals: ``progress(step, done, total)`` · ``opened(OpenedStudy)`` · ``scored(AiScoring)``
-    · ``failed(message, stage)`` with stage ``open`` or ``score`` · ``cancelled(stage)``.
+    · ``failed(error, stage)`` with the :class:`~sleepvit.errors.SleepVitError` (or the
+    message of an internal error) and stage ``open`` or ``score`` · ``cancelled(stage)``.
     """
 
     progress = Signal(str, int, int)
     opened = Signal(object)
     scored = Signal(object)
-    failed = Signal(str, str)
+    failed = Signal(object, str)
     cancelled = Signal(str)
 
     def __init__(self, request: OpenRequest, parent=None, opened_study: OpenedStudy | None = None):
@@ -95,7 +96,7 @@ class OpenStudyThread(QThread):
         except Cancelled:
             self.cancelled.emit(stage)
         except SleepVitError as exc:
-            self.failed.emit(str(exc), stage)
+            self.failed.emit(exc, stage)
         except Exception as exc:  # a bug must reach the user as a dialog, not kill the app
             log.exception("internal error while %s %s", stage, self.request.path)
             self.failed.emit(
