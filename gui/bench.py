@@ -56,6 +56,16 @@ def _flips(app, window, page_s: int, count: int, reading_s: float) -> list[float
     return [1000 * t for t in times[FLIP_WARMUP:]]
 
 
+def _wait_for(app, *signals) -> None:
+    """Run the event loop until one of ``signals`` is emitted (and its slots have run)."""
+    from PySide6.QtCore import QEventLoop
+
+    loop = QEventLoop()
+    for signal in signals:
+        signal.connect(loop.quit)
+    loop.exec()
+
+
 def _idle(app, seconds: float) -> None:
     until = time.perf_counter() + seconds
     while True:
@@ -91,18 +101,20 @@ def measure(edf: Path, repeat: int) -> dict:
 
     opened_at = time.perf_counter()
     window.open_path(edf)
-    while window.session is None:
-        app.processEvents()
-        time.sleep(0.001)
-        if window.worker is None and window.session is None:
-            raise RuntimeError(f"{edf} could not be opened")
+    worker = window.worker
+    # Wait in Qt's event loop, as the app does: a polling loop would fight the worker for
+    # the interpreter lock and slow the very opening it measures.
+    _wait_for(app, worker.opened, worker.failed)
+    if window.session is None:
+        raise RuntimeError(f"{edf} could not be opened")
     window.signal_view.repaint()
     first_page_s = time.perf_counter() - opened_at
-    while window.session.ai is None or window.worker is not None:
-        app.processEvents()
-        time.sleep(0.005)
+    if window.worker is not None:
+        _wait_for(app, worker.finished)
     window.repaint()
     scored_s = time.perf_counter() - opened_at
+    if window.session.ai is None:
+        raise RuntimeError(f"{edf} was not scored")
     count = max(repeat, 1) * 20
     flips = {
         f"{page}s {mode}": _summary(_flips(app, window, page, count, idle))

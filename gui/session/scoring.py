@@ -19,6 +19,10 @@ import numpy as np
 
 from sleepvit.errors import HypnogramError, SleepVitError
 from sleepvit.hypnogram import Hypnogram
+
+# Imported with the app, not when the first study opens: it brings the report's matplotlib
+# PDF backend (half a second), which export needs anyway.
+from sleepvit.outputs import output_paths
 from sleepvit.study import Study
 
 Progress = Callable[[str, int, int], None]
@@ -118,7 +122,6 @@ def find_scored_outputs(
     channel map) is passed over, as is one that cannot be read.
     """
     from sleepvit.io.hypnograms import read_hypnogram
-    from sleepvit.outputs import output_paths
 
     path = Path(study.path)
     notes: list[str] = []
