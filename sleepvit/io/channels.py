@@ -124,11 +124,13 @@ class Derivation:
 
 @dataclass(frozen=True)
 class SourceChannel:
-    """A channel the mapper may choose: its position in the file, label and rate."""
+    """A channel the mapper may choose: its position in the recording, label, rate and unit."""
 
     index: int
     label: str
     sfreq: float
+    unit: str = ""
+    """The unit its samples are in (``uV``, ``mV``, ``V``, ``%``, …), as the recording says."""
 
 
 @dataclass(frozen=True)
@@ -390,6 +392,32 @@ def require_eeg(choices: Mapping[str, SlotChoice], channels: Sequence[SourceChan
         f'e.g. {{"EEG_C": "<EEG label>"}}',
         path,
     )
+
+
+def map_channels(
+    channels: Sequence[SourceChannel],
+    channel_map: str | Path | Mapping[str, object] | None,
+    path: str | Path,
+) -> dict[str, SlotChoice]:
+    """The slots of the recording ``path``: ``channel_map`` (see :func:`load_channel_map`)
+    where it says, the automatic choice elsewhere.
+
+    Every recording is mapped here, whatever holds it (an EDF file, an MNE Raw). Raises
+    :class:`ChannelMappingError` naming ``path`` when the map is wrong or no EEG is found.
+
+    >>> chans = [SourceChannel(0, "Fpz-Cz", 100), SourceChannel(1, "EOG horizontal", 100)]
+    >>> {slot: c.label for slot, c in map_channels(chans, None, "night.edf").items()}
+    {'EEG_F': 'Fpz-Cz', 'EOG_L': 'EOG horizontal'}
+    >>> map_channels(chans[1:], None, "night.edf")
+    Traceback (most recent call last):
+    sleepvit.errors.ChannelMappingError: night.edf: no recognisable EEG channel (labels found: ...
+    """
+    try:
+        choices = choose_channels(channels, load_channel_map(channel_map))
+    except ChannelMappingError as exc:
+        raise exc.about(path) from exc
+    require_eeg(choices, channels, path)
+    return choices
 
 
 def load_channel_map(source: str | Path | Mapping[str, object] | None) -> dict[str, object]:

@@ -5,10 +5,11 @@ The steps, each in its own module: the raw header is validated first
 :class:`InvalidRecordingError` naming the file, the problem and the fix; the channels are
 mapped onto the canonical slots (:mod:`sleepvit.io.channels`); then only the channels feeding
 a slot are read (:mod:`sleepvit.io.edf_readers`: one pass over the data records for files
-pyedflib accepts, MNE for the ones it rejects, with a warning saying what was non-compliant).
-This module puts the pieces together: record timing (EDF+D records are placed at their
-time-keeping onsets; gaps stay flat and are annotated), units, derivations. The file is
-opened read-only.
+pyedflib accepts, MNE for the ones it rejects, with a warning saying what was non-compliant)
+and turned into slot signals (:mod:`sleepvit.io.slot_signals`: units, derivations), as an
+MNE Raw's are (:mod:`sleepvit.io.mne_raw`). This module puts the pieces together: record
+timing (EDF+D records are placed at their time-keeping onsets; gaps stay flat and are
+annotated). The file is opened read-only.
 
 Examples
 --------
@@ -20,7 +21,6 @@ Examples
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,25 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from sleepvit.errors import ChannelMappingError, InvalidRecordingError
-from sleepvit.io.channels import (
-    SlotChoice,
-    SourceChannel,
-    choose_channels,
-    load_channel_map,
-    require_eeg,
-)
+from sleepvit.errors import InvalidRecordingError
+from sleepvit.io.channels import SlotChoice, SourceChannel, map_channels
 from sleepvit.io.edf_annotations import parse_tals
-from sleepvit.io.edf_header import FIX_EXPORT, EdfHeader, SignalHeader, identity, read_header
+from sleepvit.io.edf_header import FIX_EXPORT, EdfHeader, identity, read_header
 from sleepvit.io.edf_readers import open_reader
-from sleepvit.slots import EPOCH_SECONDS, SLOT_BY_NAME, Modality
-from sleepvit.study import Annotation, ChannelInfo, SlotSignal, Study
+from sleepvit.io.slot_signals import require_one_epoch, slot_signals, warning_log
+from sleepvit.study import Annotation, ChannelInfo, Study
 
 logger = logging.getLogger(__name__)
 
-# Looked up lower-cased: clinical files write "UV" for µV and "MV" for mV, never megavolts.
-_MICROVOLTS_PER_UNIT = {"uv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
-_STANDARD_VOLT_UNITS = {"uV", "µV", "μV", "mV", "V", "nV"}
 _LONGEST_GAP_S = 86400.0
 _LONGEST_RECORDING_S = 14 * 86400.0
 """Longer than any ambulatory EEG: a header implying more is corrupt, not a recording."""
@@ -132,22 +123,6 @@ def _timeline(header: EdfHeader, warn) -> _Timeline:
     return _Timeline(float(first), record_onsets, annotations, gaps)
 
 
-def _to_slot_units(signal: SignalHeader, slot: str, data: np.ndarray, warn) -> np.ndarray:
-    spec = SLOT_BY_NAME[slot]
-    if not spec.is_electrophysiology:
-        return data
-    unit = signal.unit.replace("µ", "u").replace("μ", "u").lower()
-    factor = _MICROVOLTS_PER_UNIT.get(unit)
-    if factor is None:
-        warn(f"channel {signal.label!r} has unit {signal.unit!r}, not a voltage; read as µV")
-        factor = 1.0
-    elif signal.unit not in _STANDARD_VOLT_UNITS:
-        shown = {"uv": "µV", "mv": "mV", "v": "V", "nv": "nV"}[unit]
-        warn(f"channel {signal.label!r} has non-standard unit {signal.unit!r}; read as {shown}")
-    # A new array: the raw one may still be needed by another derivation.
-    return data * np.float32(factor) if factor != 1.0 else data
-
-
 def _place(data: np.ndarray, timeline: _Timeline, samples_per_record: int, sfreq: float):
     """Put EDF+D records at their onsets; gaps stay zero (flat rows, annotated as gaps)."""
     if timeline.continuous:
@@ -197,26 +172,16 @@ def load_study(
     """
     path = Path(path)
     header = read_header(path)
-    collected: list[str] = []
-
-    def warn(message: str) -> None:
-        text = f"{path.name}: {message}"
-        if text not in collected:
-            collected.append(text)
-            logger.warning(text)
+    collected, warn = warning_log(path.name, logger)
 
     for note in header.notes:
         warn(note)
     sources = [
-        SourceChannel(i, s.label, header.sfreq(i))
+        SourceChannel(i, s.label, header.sfreq(i), s.unit)
         for i, s in enumerate(header.signals)
         if not s.is_annotation
     ]
-    try:
-        choices = choose_channels(sources, load_channel_map(channel_map))
-    except ChannelMappingError as exc:
-        raise exc.about(path) from exc
-    require_eeg(choices, sources, path)
+    choices = map_channels(sources, channel_map, path)
     _check_scalable(header, choices)
     timeline = _timeline(header, warn)
     duration = float(timeline.record_onsets[-1]) + header.record_duration
@@ -226,18 +191,21 @@ def load_study(
             f"duration {header.record_duration:g} s); the header is corrupt, {FIX_EXPORT}",
             path,
         )
-    if duration < EPOCH_SECONDS:
-        raise InvalidRecordingError(
-            f"the recording lasts {duration:g} s, shorter than one {EPOCH_SECONDS:g}-s epoch; "
-            "choose the full-night recording",
-            path,
-        )
+    require_one_epoch(duration, path)
     for start, length in timeline.gaps:
         warn(f"recording interrupted at {start:g} s for {length:g} s (EDF+D); gap left flat")
     needed = {i for choice in choices.values() for i in choice.indices}
     reader = open_reader(header, needed, warn)
     raw = reader.read(needed)
-    signals = _read_slots(header, choices, raw, timeline, warn)
+    signals = slot_signals(
+        choices,
+        {channel.index: channel for channel in sources},
+        raw,
+        warn,
+        place=lambda index, data: _place(
+            data, timeline, header.signals[index].samples_per_record, header.sfreq(index)
+        ),
+    )
     gaps = [Annotation(start, length, "recording gap (no data)") for start, length in timeline.gaps]
     return Study(
         path=path,
@@ -256,30 +224,3 @@ def load_study(
         else header.file_format,
         warnings=collected,
     )
-
-
-def _read_slots(header, choices, raw: dict[int, np.ndarray], timeline, warn):
-    """Slot signals from the raw channels; each raw channel is released after its last use."""
-    remaining = Counter(i for choice in choices.values() for i in choice.indices)
-    signals: dict[str, SlotSignal] = {}
-    for slot, choice in choices.items():
-        parts = []
-        for index in choice.indices:
-            remaining[index] -= 1
-            data = raw[index] if remaining[index] else raw.pop(index)
-            parts.append(_to_slot_units(header.signals[index], slot, data, warn))
-        data = parts[0] if len(parts) == 1 else parts[0] - parts[1]
-        del parts
-        first = header.signals[choice.indices[0]]
-        sfreq = header.sfreq(choice.indices[0])
-        spec = SLOT_BY_NAME[slot]
-        unit = "%" if spec.modality is Modality.SPO2 else spec.unit
-        signals[slot] = SlotSignal(
-            slot=slot,
-            data=_place(data, timeline, first.samples_per_record, sfreq),
-            sfreq=sfreq,
-            label=choice.label,
-            unit=first.unit if unit == "native" else unit,
-            reason=choice.reason,
-        )
-    return signals
