@@ -242,6 +242,63 @@ class Hypnogram:
             return None
         return self.probabilities.max(axis=1)
 
+    # The objects of MNE, YASA and pandas; those packages are imported only when asked for.
+
+    def to_mne_annotations(self):
+        """The stages as ``mne.Annotations`` (``Sleep stage W/N1/N2/N3/R``, ``?`` for UNS),
+        one per run of a stage, ``orig_time`` = ``start``: ready for ``raw.set_annotations``.
+
+        >>> from datetime import datetime
+        >>> hyp = Hypnogram.from_names(["W", "W", "N1"], start=datetime(2026, 1, 1, 22))
+        >>> annotations = hyp.to_mne_annotations()
+        >>> annotations.description.tolist(), annotations.duration.tolist()
+        (['Sleep stage W', 'Sleep stage N1'], [60.0, 30.0])
+        >>> Hypnogram.from_mne_annotations(annotations).names()
+        ['W', 'W', 'N1']
+        """
+        from sleepvit.io.hypnograms.mne_annotations import to_annotations
+
+        return to_annotations(self)
+
+    @classmethod
+    def from_mne_annotations(
+        cls,
+        annotations,
+        recording_start: datetime | None = None,
+        recording_duration_s: float | None = None,
+    ) -> Hypnogram:
+        """The scoring among ``mne.Annotations`` (e.g. ``mne.read_annotations`` of a Sleep-EDF
+        hypnogram), other annotations skipped; aligned epoch for epoch to a recording when
+        its start (and duration) are given, as :func:`~sleepvit.io.read_hypnogram` does."""
+        from sleepvit.io.hypnograms.mne_annotations import from_annotations
+
+        return from_annotations(annotations, recording_start, recording_duration_s)
+
+    def to_yasa(self):
+        """A 5-stage ``yasa.Hypnogram`` with these probabilities as its ``proba`` (needs YASA).
+
+        >>> hyp = Hypnogram.from_names(["W", "N2", "REM"], start=datetime(2026, 1, 1, 22))
+        >>> hyp.to_yasa().hypno.tolist()
+        ['WAKE', 'N2', 'REM']
+        """
+        from sleepvit.io.hypnograms.dataframes import to_yasa
+
+        return to_yasa(self)
+
+    def to_dataframe(self):
+        """A pandas DataFrame, one row per epoch (index ``epoch``, from 0): ``onset_s``,
+        ``time``, ``stage``, ``confidence``, ``p_W`` … ``p_REM`` (needs pandas).
+
+        >>> p = np.eye(5, dtype=np.float32)[[0, 2]] * 0.8 + 0.04
+        >>> frame = Hypnogram(p.argmax(1), probabilities=p).to_dataframe()
+        >>> frame[["onset_s", "stage", "confidence", "p_N2"]].round(2).to_dict("list")
+        {'onset_s': [0.0, 30.0], 'stage': ['W', 'N2'], 'confidence': [0.84, 0.84], \
+'p_N2': [0.04, 0.84]}
+        """
+        from sleepvit.io.hypnograms.dataframes import to_dataframe
+
+        return to_dataframe(self)
+
 
 def align_to_recording(hyp: Hypnogram, start: datetime, duration_s: float | None) -> Hypnogram:
     """Put ``hyp`` onto the epoch grid of a recording that starts at ``start``.

@@ -86,3 +86,31 @@ class Study:
     def present(self) -> np.ndarray:
         """Boolean mask over :data:`~sleepvit.slots.SLOT_NAMES`."""
         return np.array([name in self.signals for name in SLOT_NAMES], dtype=bool)
+
+    @classmethod
+    def from_mne(cls, raw, channel_map=None) -> Study:
+        """The night held by an ``mne.io.BaseRaw``, mapped as a file's channels are.
+
+        Labels, referential derivations, ``channel_map`` and errors are those of
+        :func:`~sleepvit.io.load_study`; MNE's volts become µV (details in
+        :mod:`sleepvit.io.mne_raw`). A Raw made by :meth:`to_mne` comes back as it was.
+
+        >>> raw = mne.io.read_raw_edf("night.edf", preload=True)  # doctest: +SKIP
+        >>> Study.from_mne(raw.crop(tmin=600)).signals["EEG_C"].label  # doctest: +SKIP
+        'C4-M1'
+        """
+        from sleepvit.io.mne_raw import study_from_raw
+
+        return study_from_raw(raw, channel_map)
+
+    def to_mne(self, sfreq: float | None = None):
+        """The mapped slots as an ``mne.io.RawArray`` at ``sfreq`` (default: the fastest
+        slot's), in volts, with the study's start and annotations (see
+        :func:`~sleepvit.io.mne_raw.study_to_raw`).
+
+        >>> load_study("night.edf").to_mne().ch_names[:2]  # doctest: +SKIP
+        ['F4-M1', 'C4-M1']
+        """
+        from sleepvit.io.mne_raw import study_to_raw
+
+        return study_to_raw(self, sfreq)

@@ -46,15 +46,17 @@ def read_edf(path: Path) -> Hypnogram:
 def write_edf(hyp: Hypnogram, path: Path, ai: Hypnogram | None = None) -> None:
     """Write ``hyp`` as an annotation-only EDF+ file at ``path``, atomically; the AI's stages
     ``ai`` (of the same epochs) as :data:`AI_LABEL_PREFIX` annotations beside them."""
-    annotations = _edf_annotations(hyp)
+    annotations = edf_annotations(hyp)
     if ai is not None:
-        annotations += _edf_annotations(replace(ai, offset_s=hyp.offset_s), AI_LABEL_PREFIX)
+        annotations += edf_annotations(replace(ai, offset_s=hyp.offset_s), AI_LABEL_PREFIX)
         annotations.sort(key=lambda annotation: annotation.onset_s)
     with atomic_path(path) as tmp:
         write_edf_annotations(tmp, hyp.start, annotations)
 
 
-def _edf_annotations(hyp: Hypnogram, prefix: str = "") -> list[Annotation]:
+def edf_annotations(hyp: Hypnogram, prefix: str = "") -> list[Annotation]:
+    """The stages of ``hyp`` as EDF+ annotations, one per run of a stage (``?`` for UNS), each
+    description after ``prefix``."""
     return [
         Annotation(onset, duration, f"{prefix}Sleep stage {_EDF_NAMES[stage_name(code)]}")
         for onset, duration, code in hyp.segments()
