@@ -518,12 +518,39 @@ def _add_parity(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_parity)
 
 
+def version_text() -> str:
+    """The package and the shipped model, as ``sleepvit --version`` prints them.
+
+    >>> version_text()  # doctest: +ELLIPSIS
+    'sleepvit ..., model sleepvit-demo ...'
+    """
+    from sleepvit.models.artifacts import default_weights_dir, read_config
+
+    try:
+        model = read_config(default_weights_dir())
+    except SleepVitError as exc:
+        return f"sleepvit {__version__}, model unavailable ({exc})"
+    return f"sleepvit {__version__}, model {model.name} {model.version}"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: reads the model's config.json only when asked, so other runs stay fast."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        kwargs.setdefault("help", "show the package and model versions and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sleepvit",
         description="Sleep staging from 30-s PSG screens with a signal-axis-aware ViT.",
     )
-    parser.add_argument("--version", action="version", version=f"sleepvit {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # One line per subcommand; each _add_* function owns its options.
@@ -558,6 +585,33 @@ def _flag_hint(error: SleepVitError, flags: dict[str, str]) -> str:
     return f" (see {', '.join(named)})" if named else ""
 
 
+OPTIONAL_MODULES: dict[str, str] = {
+    "torch": "train",
+    "timm": "train",
+    "captum": "train",
+    "safetensors": "train",
+    "onnx": "train",
+    "yasa": "dev",
+    "psutil": "dev",
+    "gssc": "peers",
+}
+"""Top-level modules of the optional extras (pyproject.toml) -> the extra that installs them.
+The scoring runtime, and the workstation bundle, have none of them."""
+
+
+def _missing_extra(exc: BaseException) -> str | None:
+    """The extra to install when ``exc`` is an optional module that is not installed.
+
+    >>> _missing_extra(ModuleNotFoundError("No module named 'torch'", name="torch"))
+    'train'
+    >>> _missing_extra(ModuleNotFoundError("No module named 'numpy'", name="numpy")) is None
+    True
+    """
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    return OPTIONAL_MODULES.get(exc.name.partition(".")[0])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -573,6 +627,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # an internal error: still one line unless --debug
         if args.debug:
             raise
+        extra = _missing_extra(exc)
+        if extra is not None:
+            print(
+                f"error: 'sleepvit {args.command}' needs {exc.name.partition('.')[0]} (the {extra} "
+                "extra), which this installation does not have; run it where "
+                f"sleepvit[{extra}] is installed",
+                file=sys.stderr,
+            )
+            return 2
         print(
             f"error: internal error ({type(exc).__name__}: {exc}); "
             "rerun with --debug and report the traceback",
