@@ -14,7 +14,7 @@ TOOLS_VENV := .venv-tools
 LATEST_VENV := .venv-latest
 DEMO_DIR := demo-output
 
-.PHONY: demo test venv clean lint lock test-latest screenshot
+.PHONY: demo test venv clean lint lock test-latest bundle screenshot
 
 venv: $(INSTALLED)
 
@@ -42,6 +42,11 @@ $(DEMO_NIGHT): | $(INSTALLED)
 test: $(INSTALLED)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
+# The hospital-workstation bundle dist/sleepvit/ (README, "Hospital workstations"): PyInstaller
+# over the locked venv, the training stack and the peers left out.
+bundle: $(INSTALLED)
+	$(BIN)/python installer/build.py
+
 # ruff, then DESIGN's import contracts (pyproject.toml [tool.importlinter]) on the package as
 # installed.
 lint: $(INSTALLED)
@@ -67,7 +72,7 @@ test-latest:
 	QT_QPA_PLATFORM=offscreen $(LATEST_VENV)/bin/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) $(LATEST_VENV) $(DEMO_DIR) build *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) $(LATEST_VENV) $(DEMO_DIR) build dist *.egg-info
 
 # The README's screenshot of the real window, under a virtual X server (needs Debian's xvfb
 # and the xcb libraries Qt loads; see README, Desktop app).
