@@ -25,6 +25,15 @@ FIXTURE_STAGES: tuple[str, ...] = tuple(
 FIXTURE_SEED = 2026
 
 
+def pytest_collection_finish(session):
+    """Start building the workstation bundle (about a minute) as soon as a test that needs it
+    is collected, so that the build runs alongside the rest of the suite."""
+    for item in session.items:
+        if "bundle" in getattr(item, "fixturenames", ()):
+            item.module.start_bundle_build(session.config)
+            return
+
+
 @pytest.fixture(scope="session")
 def fixture_stages() -> tuple[str, ...]:
     """Stage names of every epoch of ``hospital_night`` and ``sleep_edf_night``."""
