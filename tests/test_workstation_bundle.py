@@ -227,7 +227,7 @@ def test_bundle_errors_are_one_line(workstation, hospital_night, tmp_path):
         (("inspect", tmp_path / "missing.edf"), "missing.edf: does not exist"),
         (("score", junk, "--out", tmp_path / "out"), "junk.edf: not an EDF/EDF+/BDF recording"),
         (("score", hospital_night[0], "--out", tmp_path / "o", "--backend", "torch"),
-         "backend torch needs PyTorch"),
+         "backend torch needs torch"),
         (("train", "--data", tmp_path, "--out", tmp_path / "run"), "needs torch (the train extra)"),
     ]
     for args, expected in cases:
