@@ -13,6 +13,13 @@ Examples
 from __future__ import annotations
 
 import importlib
+import os
+
+# ONNX Runtime's official builds start a telemetry uploader and keep a device id in the
+# user's folders; a hospital workstation is offline and keeps neither. Every module that
+# imports onnxruntime lives in this package, so this runs first; an administrator's own
+# setting wins.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 _EXPORTS = {
     "EpochViTConfig": "configs",

@@ -234,13 +234,22 @@ except ImportError:
 assert code == 0, code
 """
     )
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")},
     )
     assert result.returncode == 0, result.stderr
     assert "torch blocked" in result.stdout and "backend onnx-int8" in result.stdout
     rows = (tmp_path / f"{edf.stem}.hypnogram.csv").read_text().splitlines()
     assert len(rows) == 1 + 50
+    # An offline workstation keeps no ONNX Runtime telemetry (device id, event cache).
+    assert not (home / ".cache" / "Microsoft").exists()
 
 
 @pytest.mark.parametrize("command", ["score --backend torch", "export-int8"])
