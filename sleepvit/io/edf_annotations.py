@@ -216,11 +216,26 @@ def parse_tals(record: bytes) -> tuple[float | None, list[Annotation], list[byte
             continue
         onset = float(timing.group(1))
         duration = float(timing.group(2) or 0.0)
-        texts = [p.decode("utf-8", "replace").strip() for p in parts[1:] if p.strip()]
+        texts = [_annotation_text(p) for p in parts[1:] if p.strip()]
         if not texts and record_onset is None:
             record_onset = onset
         annotations.extend(Annotation(onset, duration, text) for text in texts)
     return record_onset, annotations, malformed
+
+
+def _annotation_text(raw: bytes) -> str:
+    """An annotation's text: UTF-8 as EDF+ prescribes, Latin-1 where that fails.
+
+    Recorders from before EDF+ required UTF-8 still write Latin-1 (``Schlaf gestört``);
+    any byte sequence is valid Latin-1, so an annotation never makes a file unreadable.
+
+    >>> _annotation_text(b"Schlaf gest\\xc3\\xb6rt"), _annotation_text(b"Schlaf gest\\xf6rt")
+    ('Schlaf gestört', 'Schlaf gestört')
+    """
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1").strip()
 
 
 def _parse_records(columns: list[np.ndarray], path: Path) -> tuple[float, list[Annotation]]:
@@ -245,7 +260,8 @@ def _signal_fields(raw: bytes, n_signals: int) -> dict[str, list[str]]:
     for name, width in _SIGNAL_FIELDS:
         chunk = raw[position : position + width * n_signals]
         fields[name] = [
-            chunk[i * width : (i + 1) * width].decode("latin-1").strip() for i in range(n_signals)
+            chunk[i * width : (i + 1) * width].decode("latin-1").strip(" \x00")
+            for i in range(n_signals)
         ]
         position += width * n_signals
     return fields
@@ -253,7 +269,7 @@ def _signal_fields(raw: bytes, n_signals: int) -> dict[str, list[str]]:
 
 def _header_int(raw: bytes, what: str, path: Path) -> int:
     try:
-        return int(raw.decode("latin-1").strip())
+        return int(raw.decode("latin-1").strip(" \x00"))
     except ValueError:
         raise HypnogramError(
             f"has a corrupt EDF header ({what} is {raw.decode('latin-1').strip()!r}); "
@@ -267,9 +283,14 @@ def header_start(header: bytes) -> datetime | None:
 
     Examples
     --------
+    Some recorders write the midnight that ends a day as ``24.00.00`` (as ISO 8601 allows):
+    it is read as 00.00.00 of the next day.
+
     >>> head = b" " * 88 + b"Startdate 02-JAN-2026".ljust(80) + b"02.01.2623.15.00"
     >>> header_start(head)
     datetime.datetime(2026, 1, 2, 23, 15)
+    >>> header_start(head.replace(b"23.15.00", b"24.00.00"))
+    datetime.datetime(2026, 1, 3, 0, 0)
     """
     text = header.decode("latin-1")
     try:
@@ -277,6 +298,9 @@ def header_start(header: bytes) -> datetime | None:
         hour, minute, second = (int(x) for x in text[176:184].split("."))
     except ValueError:
         return None
+    next_day = (hour, minute, second) == (24, 0, 0)
+    if next_day:
+        hour = 0
     # EDF+ keeps the 4-digit year in the recording field; plain EDF clips to 1985-2084.
     match = re.match(r"Startdate \d{2}-([A-Z]{3})-(\d{4})", text[88:168])
     if match and match.group(1) in _MONTHS:
@@ -284,9 +308,10 @@ def header_start(header: bytes) -> datetime | None:
     else:
         year += 1900 if year >= 85 else 2000
     try:
-        return datetime(year, month, day, hour, minute, second)
+        moment = datetime(year, month, day, hour, minute, second)
     except ValueError:
         return None
+    return moment + timedelta(days=1) if next_day else moment
 
 
 def _scoring_start(header: bytes) -> datetime | None:

@@ -3,9 +3,16 @@
 Every broken file gets one precise :class:`InvalidRecordingError` naming the file, the problem
 and the fix, instead of a reader's traceback: empty, not EDF at all (with a guess at what it
 is), cut short, garbage in the counts or durations. What pyedflib would refuse but MNE can
-still read (digital minimum > maximum, number of records -1, bad dates, a file longer or
-shorter than declared) is listed in :attr:`EdfHeader.non_compliant` instead, and what the
-user should know in :attr:`EdfHeader.notes`.
+still read (digital minimum > maximum, number of records -1, a file shorter than declared) is
+listed in :attr:`EdfHeader.non_compliant` instead; what pyedflib would refuse but this module
+resolves itself (a start date or time that is not ``dd.mm.yy hh.mm.ss``, including the
+``24.00.00`` some recorders write for midnight) in :attr:`EdfHeader.resolved`; and what the
+user should know in :attr:`EdfHeader.notes`. Bytes after the last declared data record are
+ignored (the header's record count is trusted when the file holds that many records).
+
+Header text is ASCII by the EDF specification. Fields are trimmed of spaces and of the NUL
+bytes some exporters pad with; text that is not ASCII is read as UTF-8 when it is valid UTF-8,
+as Latin-1 otherwise, and a note names the fields.
 
 Examples
 --------
@@ -23,6 +30,7 @@ from pathlib import Path
 from sleepvit.errors import InvalidRecordingError
 from sleepvit.io.channels import is_annotation_label
 from sleepvit.io.edf_annotations import header_start
+from sleepvit.io.paths import require_regular_file
 from sleepvit.study import Identity
 
 FIX_EXPORT = "export the night again from the acquisition software as EDF+"
@@ -77,6 +85,9 @@ class EdfHeader:
     """Complete data records that will be read."""
     non_compliant: list[str] = field(default_factory=list)
     """Why pyedflib would refuse this file (read with MNE instead)."""
+    resolved: list[str] = field(default_factory=list)
+    """Why pyedflib would refuse this file, where the header parse resolved the fault itself
+    (the samples are read without pyedflib's vetting; MNE would fail on them too)."""
     notes: list[str] = field(default_factory=list)
     """Problems the user should know about (shown as warnings)."""
 
@@ -115,8 +126,29 @@ def _foreign_kind(head: bytes) -> str:
     return "unrecognised binary data"
 
 
+def _trim(text: str) -> str:
+    """A header field without its padding: spaces by the specification, and NULs, which some
+    exporters pad with as C strings end (a NUL-padded patient name would otherwise carry 73
+    NULs into every report)."""
+    return text.split("\x00", 1)[0].strip()
+
+
 def _text(raw: bytes) -> str:
-    return raw.decode("latin-1").strip()
+    return _trim(raw.decode("latin-1"))
+
+
+def _decoded(raw: bytes) -> tuple[str, str]:
+    """Header text and how it was decoded: ``ascii``, ``UTF-8`` or ``Latin-1``.
+
+    >>> _decoded(b"Zo\\xc3\\xab\\x00\\x00"), _decoded(b"Zo\\xeb  ")
+    (('Zoë', 'UTF-8'), ('Zoë', 'Latin-1'))
+    """
+    if raw.isascii():
+        return _trim(raw.decode("ascii")), "ascii"
+    try:
+        return _trim(raw.decode("utf-8")), "UTF-8"
+    except UnicodeDecodeError:
+        return _trim(raw.decode("latin-1")), "Latin-1"
 
 
 def _field_number(raw: bytes, what: str, path: Path, integer: bool = True) -> float:
@@ -142,9 +174,7 @@ def read_header(path: str | Path) -> EdfHeader:
     'EDF+C'
     """
     path = Path(path)
-    if not path.is_file():
-        problem = "is a folder" if path.is_dir() else "does not exist"
-        raise InvalidRecordingError(f"{problem}; give the path of an EDF/BDF recording", path)
+    require_regular_file(path, InvalidRecordingError, "an EDF/BDF recording")
     try:
         return _read_header(path)
     except OSError as exc:
@@ -220,18 +250,34 @@ def _parse_header(
 ) -> EdfHeader:
     notes: list[str] = []
     non_compliant: list[str] = []
+    resolved: list[str] = []
     reserved = _text(head[192:236])
     kind = reserved[:5] if reserved[:5] in ("EDF+C", "EDF+D", "BDF+C", "BDF+D") else ""
     file_format = (base + kind[3:]) if kind else base
-    patient, recording = _text(head[8:88]), _text(head[88:168])
+    not_ascii: dict[str, list[str]] = {}
+
+    def text(raw: bytes, what: str) -> str:
+        decoded, encoding = _decoded(raw)
+        if encoding != "ascii":
+            not_ascii.setdefault(encoding, []).append(what)
+        return decoded
+
+    patient, recording = text(head[8:88], "patient"), text(head[88:168], "recording")
     start = header_start(head)
+    date, clock = _text(head[168:176]), _text(head[176:184])
     if start is None:
         notes.append(
-            f"start date/time {_text(head[168:176])!r} {_text(head[176:184])!r} is not "
-            "dd.mm.yy hh.mm.ss; times are shown relative to 01.01.1985 00:00:00"
+            f"start date/time {date!r} {clock!r} is not dd.mm.yy hh.mm.ss; times are shown "
+            "relative to 01.01.1985 00:00:00"
         )
-        non_compliant.append("start date/time")
+        resolved.append("start date/time")
         start = datetime(1985, 1, 1)
+    elif clock == "24.00.00":
+        notes.append(
+            f"start time '24.00.00' on {date} is read as 00.00.00 of the next day "
+            f"({start:%d.%m.%Y})"
+        )
+        resolved.append("start time 24.00.00")
     declared = _field_number(head[236:244], "'number of data records'", path)
     duration = _field_number(head[244:252], "'duration of a data record'", path, integer=False)
     if declared < -1:
@@ -255,14 +301,14 @@ def _parse_header(
             return _field_number(fields[name][i], what, path, integer)
 
         signal = SignalHeader(
-            label=_text(fields["label"][i]),
-            transducer=_text(fields["transducer"][i]),
-            unit=_text(fields["unit"][i]),
+            label=text(fields["label"][i], f"label of signal {i + 1}"),
+            transducer=text(fields["transducer"][i], f"transducer of signal {i + 1}"),
+            unit=text(fields["unit"][i], f"unit of signal {i + 1}"),
             physical_min=number("physical minimum"),
             physical_max=number("physical maximum"),
             digital_min=number("digital minimum", integer=True),
             digital_max=number("digital maximum", integer=True),
-            prefilter=_text(fields["prefiltering"][i]),
+            prefilter=text(fields["prefiltering"][i], f"prefiltering of signal {i + 1}"),
             samples_per_record=number("samples per record", integer=True),
             label_bytes=fields["label"][i],
         )
@@ -292,12 +338,23 @@ def _parse_header(
             "reading the complete records"
         )
     elif complete > declared or partial:
-        non_compliant.append("file size does not match the header")
+        # pyedflib, like the specification, trusts the header's count; MNE would read the
+        # extra bytes as records of junk.
+        extra = size - header_bytes - declared * record_bytes
+        notes.append(
+            f"the file has {extra} bytes after its {declared} data records (more than the "
+            "header declares); they are ignored"
+        )
     if n_records == 0:
         raise InvalidRecordingError(
             f"holds no complete data record ({size - header_bytes} data bytes, one record needs "
             f"{record_bytes}); the file is cut short, {FIX_COPY}",
             path,
+        )
+    for encoding, fields_read in not_ascii.items():
+        shown = ", ".join(fields_read[:4]) + (" …" if len(fields_read) > 4 else "")
+        notes.append(
+            f"header text is not ASCII, which EDF requires; read as {encoding}: {shown}"
         )
     return EdfHeader(
         path=path,
@@ -310,6 +367,7 @@ def _parse_header(
         signals=signals,
         n_records=n_records,
         non_compliant=non_compliant,
+        resolved=resolved,
         notes=notes,
     )
 

@@ -29,11 +29,12 @@ class BlockReader:
     reader_name = ""
     """Nothing appended to ``Study.file_format``: this is the normal path."""
 
-    def __init__(self, header: EdfHeader):
+    def __init__(self, header: EdfHeader, vet: bool = True):
         import pyedflib
 
-        # Opening is pyedflib's full compliance check; OSError says what is wrong.
-        pyedflib.EdfReader(str(header.path), pyedflib.DO_NOT_READ_ANNOTATIONS).close()
+        if vet:
+            # Opening is pyedflib's full compliance check; OSError says what is wrong.
+            pyedflib.EdfReader(str(header.path), pyedflib.DO_NOT_READ_ANNOTATIONS).close()
         self._header = header
 
     def read(self, indices: set[int]) -> dict[int, np.ndarray]:
@@ -116,7 +117,11 @@ class MneReader:
                     header.path,
                 )
             with self._mne_errors("opening it"):
-                raw = read(header.path, include=wanted, preload=False, verbose="error")
+                # The annotations MNE parses are not used (they are read in sleepvit.io.edf);
+                # Latin-1 decodes any byte, so a non-UTF-8 annotation cannot fail the file.
+                raw = read(
+                    header.path, include=wanted, preload=False, verbose="error", encoding="latin1"
+                )
             if len(raw.ch_names) != len(included):
                 labels = ", ".join(repr(names[j]) for j in included)
                 raise InvalidRecordingError(
@@ -156,8 +161,16 @@ class MneReader:
 
 
 def open_reader(header: EdfHeader, indices: set[int], warn) -> BlockReader | MneReader:
+    """The reader for ``header``'s file: pyedflib-vetted blocks, blocks, or MNE.
+
+    A file whose only faults the header parse resolved itself (:attr:`EdfHeader.resolved`,
+    e.g. a start time of 24.00.00) is read in blocks without pyedflib's vetting, which would
+    refuse it for that fault alone (and MNE would fail on it).
+    """
     why = "; ".join(dict.fromkeys(header.non_compliant))
     if not why:
+        if header.resolved:
+            return BlockReader(header, vet=False)
         try:
             return BlockReader(header)
         except OSError as exc:

@@ -33,6 +33,7 @@ from sleepvit.hypnogram import Hypnogram, align_to_recording
 from sleepvit.io.atomic import atomic_open
 from sleepvit.io.edf_annotations import is_edf
 from sleepvit.io.hypnograms import edf_plus, nsrr_xml, sleepvit_json, tables
+from sleepvit.io.paths import require_regular_file
 
 WRITE_FORMATS: dict[str, str] = {
     ".edf": "edf",
@@ -70,6 +71,7 @@ def read_hypnogram(
     ['W', 'N1', 'N2', 'N3', 'REM']
     """
     path = Path(path)
+    require_regular_file(path, HypnogramError, "a scoring file")
     try:
         with open(path, "rb") as handle:
             head = handle.read(1024)
