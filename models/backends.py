@@ -36,22 +36,27 @@ DEFAULT_BACKEND = "onnx-int8"
 WINDOW_BATCH = 256
 
 
-def sliding_windows(embeddings: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray, int]:
+def sliding_windows(
+    embeddings: np.ndarray, context: int, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Every stride-1 window of ``context`` epochs over a night padded by ``context // 2``.
 
     Returns ``windows [n_windows, context, D]``, ``valid [n_windows, context]`` (False on the
-    zero padding) and the padding. A night shorter than one window still gets windows.
+    zero padding, and on epochs ``keep`` leaves out) and the padding. A night shorter than one
+    window still gets windows.
 
     >>> windows, valid, pad = sliding_windows(np.ones((3, 2), np.float32), context=5)
     >>> windows.shape, valid.sum(axis=1).tolist(), pad
     ((3, 5, 2), [3, 3, 3], 2)
+    >>> sliding_windows(np.ones((3, 2)), 5, keep=np.array([True, False, True]))[1][0].tolist()
+    [False, False, True, False, True]
     """
     n, width = embeddings.shape
     pad = context // 2
     padded = np.zeros((n + 2 * pad, width), np.float32)
     padded[pad : pad + n] = embeddings
     is_real = np.zeros(n + 2 * pad, bool)
-    is_real[pad : pad + n] = True
+    is_real[pad : pad + n] = True if keep is None else np.asarray(keep, bool)
     windows = np.lib.stride_tricks.sliding_window_view(padded, context, axis=0)
     valid = np.lib.stride_tricks.sliding_window_view(is_real, context)
     return windows.transpose(0, 2, 1), valid, pad
@@ -95,6 +100,7 @@ def window_probabilities(
     n_classes: int,
     temperature: float = 1.0,
     batch_size: int = WINDOW_BATCH,
+    keep: np.ndarray | None = None,
 ) -> np.ndarray:
     """Stage probabilities ``[n, n_classes]`` of a night's embeddings ``[n, D]``, in context.
 
@@ -104,29 +110,37 @@ def window_probabilities(
     epoch's probabilities are averaged over the windows that contain it. Every backend and the
     torch training loop score a night through this one function.
 
+    ``keep`` (bool ``[n]``) leaves epochs out of every window's context: epochs without data
+    (a gap in the recording) or without a readable EEG. They stay in place, so the epochs
+    around them keep their true distance in time, and their own probabilities are ``NaN``.
+
     >>> window_probabilities(lambda w, v: np.zeros((*v.shape, 2)), np.ones((3, 4)), 5, 2)
     array([[0.5, 0.5],
            [0.5, 0.5],
            [0.5, 0.5]], dtype=float32)
+    >>> keep = np.array([True, False, True])
+    >>> window_probabilities(lambda w, v: np.zeros((*v.shape, 2)), np.ones((3, 4)), 5, 2,
+    ...                      keep=keep)[:, 0].tolist()
+    [0.5, nan, 0.5]
     """
     embeddings = np.asarray(embeddings, np.float32)
     n = len(embeddings)
     if n == 0:
         return np.zeros((0, n_classes), np.float32)
-    windows, valid, pad = sliding_windows(embeddings, context)
-    probabilities = np.concatenate(
-        [
-            softmax(
-                run_windows(
-                    np.ascontiguousarray(windows[i : i + batch_size]),
-                    np.ascontiguousarray(valid[i : i + batch_size]),
-                ),
-                temperature,
-            )
-            for i in range(0, len(windows), batch_size)
-        ]
-    )
-    return average_windows(probabilities, n, pad)
+    windows, valid, pad = sliding_windows(embeddings, context, keep)
+    # Windows of left-out epochs only are not run: they would inform no kept epoch.
+    probabilities = np.full((len(windows), context, n_classes), np.nan, np.float32)
+    useful = np.flatnonzero(valid.any(axis=1))
+    for i in range(0, len(useful), batch_size):
+        batch = useful[i : i + batch_size]
+        probabilities[batch] = softmax(
+            run_windows(np.ascontiguousarray(windows[batch]), np.ascontiguousarray(valid[batch])),
+            temperature,
+        )
+    averaged = average_windows(probabilities, n, pad)
+    if keep is not None:
+        averaged[~np.asarray(keep, bool)] = np.nan
+    return averaged
 
 
 @dataclass(frozen=True)
@@ -204,15 +218,22 @@ class Backend:
         ]
         return np.concatenate(parts) if parts else np.zeros((0, vit.n_slots, vit.n_cols))
 
-    def sequence_probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+    def sequence_probabilities(
+        self, embeddings: np.ndarray, keep: np.ndarray | None = None
+    ) -> np.ndarray:
         """Calibrated stage probabilities ``[n, 5]`` of a whole night's embeddings ``[n, D]``.
 
         :func:`window_probabilities` with this backend's sequence model and the temperature
-        of ``config.json``.
+        of ``config.json``; ``keep`` leaves epochs out of the context (their rows are NaN).
         """
         sequence = self.config.sequence
         return window_probabilities(
-            self._sequence, embeddings, sequence.context, sequence.n_classes, self.temperature
+            self._sequence,
+            embeddings,
+            sequence.context,
+            sequence.n_classes,
+            self.temperature,
+            keep=keep,
         )
 
     def score(

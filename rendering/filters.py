@@ -34,9 +34,9 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal
 
-from sleepvit.slots import SLOT_BY_NAME, Modality
+from sleepvit.slots import DISPLAY_FILTER_ORDER, SLOT_BY_NAME, Modality
 
-FILTER_ORDER = 2
+FILTER_ORDER = DISPLAY_FILTER_ORDER
 """Butterworth order of each band edge; ``sosfiltfilt`` doubles the effective slope."""
 NOTCH_Q = 30.0
 """Quality factor of the mains notch: about 2 Hz wide at 50/60 Hz."""

@@ -139,6 +139,10 @@ class Hypnogram:
     offset_s: float = 0.0
     """Onset of epoch 0 relative to the recording start."""
     metadata: dict = field(default_factory=dict)
+    reasons: list[str] | None = None
+    """Per epoch, why it is unscored or what its stage was scored without (``""`` when
+    nothing is amiss), e.g. ``"no data"``, ``"no usable EEG: EEG_C flat"``, ``"scored
+    without EOG_L (clipped)"``; ``None`` when nobody said (a human scoring)."""
 
     def __post_init__(self) -> None:
         self.stages = np.asarray(self.stages, dtype=np.int8)
@@ -152,6 +156,13 @@ class Hypnogram:
                 raise ValueError(
                     f"probabilities must have shape ({self.stages.size}, {len(STAGES)}), "
                     f"got {self.probabilities.shape}"
+                )
+        if self.reasons is not None:
+            self.reasons = [str(reason) for reason in self.reasons]
+            if len(self.reasons) != self.stages.size:
+                raise ValueError(
+                    f"reasons must have one entry per epoch ({self.stages.size}), "
+                    f"got {len(self.reasons)}"
                 )
 
     @classmethod
@@ -237,10 +248,25 @@ class Hypnogram:
 
     @property
     def confidence(self) -> np.ndarray | None:
-        """Probability of the chosen stage per epoch, if probabilities are known."""
+        """Probability of the chosen stage per epoch, if probabilities are known.
+
+        ``NaN`` where the epoch has no probabilities (it was not scored, e.g. no data).
+        """
         if self.probabilities is None:
             return None
         return self.probabilities.max(axis=1)
+
+    def mean_confidence(self) -> float | None:
+        """Mean confidence over the epochs that have one; ``None`` if none has.
+
+        >>> p = np.array([[0.9, 0.1, 0, 0, 0], [np.nan] * 5], np.float32)
+        >>> round(Hypnogram(np.array([0, -1]), probabilities=p).mean_confidence(), 2)
+        0.9
+        """
+        confidence = self.confidence
+        if confidence is None or not np.isfinite(confidence).any():
+            return None
+        return float(confidence[np.isfinite(confidence)].mean())
 
     # The objects of MNE, YASA and pandas; those packages are imported only when asked for.
 
@@ -383,6 +409,10 @@ def align_to_recording(hyp: Hypnogram, start: datetime, duration_s: float | None
     if hyp.probabilities is not None:
         probabilities = np.full((n_epochs, len(STAGES)), np.nan, dtype=np.float32)
         probabilities[target] = hyp.probabilities[kept]
+    reasons = None
+    if hyp.reasons is not None:
+        reasons = [""] * n_epochs
+        reasons[target] = hyp.reasons[kept]
     metadata = dict(hyp.metadata) | ({"warnings": warnings} if warnings else {})
     return replace(
         hyp,
@@ -391,6 +421,7 @@ def align_to_recording(hyp: Hypnogram, start: datetime, duration_s: float | None
         probabilities=probabilities,
         offset_s=0.0,
         metadata=metadata,
+        reasons=reasons,
     )
 
 

@@ -3,10 +3,11 @@
 ``sleepvit score`` writes, per night, into one folder with ``STEM`` = the recording's stem:
 
 =========================  ==================================================================
-``STEM.hypnogram.csv``     ``epoch,onset_s,stage,confidence,p_W,p_N1,p_N2,p_N3,p_REM``
+``STEM.hypnogram.csv``     ``epoch,onset_s,stage,confidence,p_W,p_N1,p_N2,p_N3,p_REM,reason``
 ``STEM.annotations.edf``   EDF+ ``Sleep stage W/N1/N2/N3/R`` annotations (MNE, EDFbrowser)
 ``STEM.nsrr.xml``          NSRR XML ``ScoredEvents``
-``STEM.summary.json``      sleep statistics, channel mapping, model, timings, warnings
+``STEM.summary.json``      sleep statistics, channel mapping, signal quality, model, timings,
+                           warnings
 ``STEM.report.pdf``        the clinical report (:mod:`sleepvit.report.pdf`)
 ``STEM.hypnogram.png``     the hypnogram with its confidence strip
 =========================  ==================================================================
@@ -15,14 +16,18 @@ Each file is written atomically into a hidden staging folder next to the outputs
 set is moved into place (one ``os.replace`` per file) only once every file is complete: a
 crash while scoring or writing leaves the previous outputs of the night as they were and no
 partial file behind. Only a crash within the final renames — microseconds — could leave old
-and new files side by side, each of them complete.
+and new files side by side, each of them complete. A process killed outright (``kill -9``)
+leaves its hidden staging folder; the next run of the same night removes it, once sure that
+its writer is gone (:func:`remove_stale_staging`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -33,9 +38,10 @@ import numpy as np
 
 from sleepvit import __version__
 from sleepvit.errors import OutputError
-from sleepvit.hypnogram import STAGES, Hypnogram
+from sleepvit.hypnogram import STAGE_CODE, STAGES, Hypnogram
 from sleepvit.io.atomic import atomic_open
 from sleepvit.io.hypnograms import write_hypnogram
+from sleepvit.io.paths import check_output_folder
 from sleepvit.metrics.sleep import SleepStatistics
 from sleepvit.report.hypnogram_plot import write_hypnogram_png
 from sleepvit.report.pdf import study_info, write_report
@@ -77,6 +83,8 @@ class ScoredNight:
     review: TechnicianReview | None = None
     """Set when ``hypnogram`` is a technician's review of the AI scoring: the files then keep
     the AI's stages beside the reviewed ones and the report names the changes."""
+    quality: dict | None = None
+    """The signal-quality summary (:meth:`sleepvit.io.quality.SignalQuality.to_dict`)."""
 
 
 def output_paths(folder: str | Path, stem: str) -> dict[str, Path]:
@@ -100,7 +108,6 @@ def night_summary(night: ScoredNight, deidentify: bool = False) -> dict:
     and dates often carry identity); clock times stay.
     """
     study, hyp = night.study, night.hypnogram
-    confidence = hyp.confidence
     summary = {
         "software": {"name": "SleepViT", "version": __version__},
         "scored_at": datetime.now().isoformat(timespec="seconds"),
@@ -118,14 +125,16 @@ def night_summary(night: ScoredNight, deidentify: bool = False) -> dict:
         },
         "epochs": len(hyp),
         "stage_epochs": {
-            name: int(np.count_nonzero(hyp.stages == code)) for code, name in enumerate(STAGES)
+            name: int(np.count_nonzero(hyp.stages == STAGE_CODE[name]))
+            for name in (*STAGES, "UNS")
         },
         "metrics": night.stats.to_dict(),
         "confidence": {
-            "mean": float(confidence.mean()) if confidence is not None and len(hyp) else None,
+            "mean": hyp.mean_confidence(),
             "review_threshold": REVIEW_THRESHOLD,
             "flagged_epochs": len(night.flagged),
         },
+        "quality": night.quality,
         "reference": night.reference,
         "channels": {
             slot: {"label": s.label, "sfreq": s.sfreq, "unit": s.unit, "reason": s.reason}
@@ -181,9 +190,14 @@ def write_night_outputs(
     ['csv', 'edf', 'pdf', 'png', 'summary', 'xml']
     """
     folder = Path(folder)
+    check_output_folder(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", suffix=".partial", dir=folder))
+        remove_stale_staging(folder, stem)
+        staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", suffix=STAGING_SUFFIX, dir=folder))
+        (staging / STAGING_OWNER).write_text(
+            json.dumps({"pid": os.getpid(), "host": socket.gethostname()}), encoding="utf-8"
+        )
     except OSError as exc:
         raise OutputError(
             f"cannot write to {folder} ({exc.strerror}); choose another output folder", folder
@@ -208,6 +222,73 @@ def write_night_outputs(
         ) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+STAGING_SUFFIX = ".partial"
+STAGING_OWNER = ".owner"
+"""File in each staging folder naming the process writing it: ``{"pid": …, "host": …}``."""
+STALE_AFTER_S = 86400.0
+"""A staging folder this old belongs to no live run: a night's outputs take seconds."""
+_UNOWNED_STALE_AFTER_S = 3600.0
+"""Age after which a staging folder without an owner file (older versions) is stale."""
+
+
+def remove_stale_staging(folder: str | Path, stem: str) -> list[Path]:
+    """Remove the staging folders of ``stem`` in ``folder`` that a dead run left behind.
+
+    A staging folder is ours when its name is what :func:`write_night_outputs` makes
+    (``.STEM.<8 random characters>.partial``) and it holds only files. It is left alone while
+    its writer may be alive: its owner file names a process on this machine that still
+    runs, or (another machine's, or no owner file) it is younger than :data:`STALE_AFTER_S`
+    (:data:`_UNOWNED_STALE_AFTER_S` without an owner file). Returns what was removed.
+    """
+    name = re.compile(rf"\.{re.escape(stem)}\.[a-z0-9_]{{8}}{re.escape(STAGING_SUFFIX)}")
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if name.fullmatch(entry.name) and _is_stale(entry):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _is_stale(staging: Path) -> bool:
+    try:
+        if not staging.is_dir() or staging.is_symlink():
+            return False
+        if any(not entry.is_file() or entry.is_symlink() for entry in staging.iterdir()):
+            return False
+        age = time.time() - staging.stat().st_mtime
+    except OSError:
+        return False
+    try:
+        owner = json.loads((staging / STAGING_OWNER).read_text(encoding="utf-8"))
+    except FileNotFoundError:  # written before owners were recorded
+        return age > _UNOWNED_STALE_AFTER_S
+    except (OSError, ValueError):
+        return False
+    if age > STALE_AFTER_S:
+        return True
+    if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
+        return False
+    return not _process_alive(owner.get("pid"))
+
+
+def _process_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if os.name == "nt":
+        return True  # os.kill would terminate it there; the age rule decides
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
 
 
 def _write_files(night: ScoredNight, paths: dict[str, Path], deidentify: bool) -> None:

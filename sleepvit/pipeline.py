@@ -10,6 +10,7 @@ The models run in a *backend* of :mod:`sleepvit.models.backends` chosen by name:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,9 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from sleepvit.errors import Cancelled
-from sleepvit.hypnogram import STAGES, Hypnogram
+from sleepvit.hypnogram import STAGES, UNS, Hypnogram
+from sleepvit.io.quality import assess
 from sleepvit.models.backends import DEFAULT_BACKEND, Backend, NightScores, load_backend, softmax
+from sleepvit.slots import SLOT_NAMES
 from sleepvit.study import Study
+
+logger = logging.getLogger(__name__)
 
 RENDER_BLOCK = 100
 """Epochs rendered per progress step: whole 20-epoch renderer chunks, so blocks cost nothing."""
@@ -41,6 +46,13 @@ def score_study(
     cancelled: Callable[[], bool] | None = None,
 ) -> tuple[Hypnogram, NightScores]:
     """Stages of a loaded night with ``scorer`` (see :func:`load_backend`).
+
+    Signal quality decides what the models read (:mod:`sleepvit.io.quality`): a slot that
+    cannot be read in an epoch is masked as absent there, and an epoch left without a
+    readable EEG (or without data, in a gap of the recording) is not scored: it is ``UNS``,
+    its probabilities are NaN, it is left out of the SequenceTransformer's context, and
+    ``hypnogram.reasons`` says why. Quality warnings are logged and kept in
+    ``hypnogram.metadata["warnings"]``, the quality summary in ``metadata["quality"]``.
 
     ``progress`` is called after every block of epochs rendered and run through EpochViT;
     ``cancelled()`` is asked before every block, and :class:`~sleepvit.errors.Cancelled` is
@@ -64,33 +76,46 @@ def score_study(
     renderer = EpochRenderer(study, scorer.render_config)
     n = renderer.n_epochs
     config = renderer.config
-    images = np.empty((n, config.height, config.width), np.uint8)
+    quality = (study.quality if study.quality is not None else assess(study)).notched(
+        config.notch_hz
+    )
+    scorable = quality.scorable
+    columns = [SLOT_NAMES.index(slot) for slot in config.slots]
+    present = renderer.present[None, :] & quality.usable[:, columns]
+    images = np.empty((int(scorable.sum()), config.height, config.width), np.uint8)
+    position = np.cumsum(scorable) - 1  # row of each scorable epoch in images
     for first in range(0, n, RENDER_BLOCK):
         check()
-        block = range(first, min(first + RENDER_BLOCK, n))
-        images[block.start : block.stop] = renderer.render(block).images
-        report("render", len(block))
+        block = np.flatnonzero(scorable[first : first + RENDER_BLOCK]) + first
+        if block.size:
+            images[position[block]] = renderer.render(block).images
+        report("render", min(RENDER_BLOCK, n - first))
     timings["render"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    logits, embeddings = [], []
+    vit = scorer.config.epoch_vit
+    logits = np.full((n, vit.n_classes), np.nan, np.float32)
+    embeddings = np.zeros((n, vit.dim), np.float32)
     for first in range(0, n, MODEL_BLOCK):
         check()
-        block_logits, block_embeddings = scorer.epoch_outputs(
-            images[first : first + MODEL_BLOCK], renderer.present, config
-        )
-        logits.append(block_logits)
-        embeddings.append(block_embeddings)
-        report("epoch_vit", len(block_logits))
+        block = np.flatnonzero(scorable[first : first + MODEL_BLOCK]) + first
+        if block.size:
+            logits[block], embeddings[block] = scorer.epoch_outputs(
+                images[position[block]], present[block], config
+            )
+        report("epoch_vit", min(MODEL_BLOCK, n - first))
     timings["epoch_vit"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    embeddings = np.concatenate(embeddings) if embeddings else np.zeros((0, 0), np.float32)
-    sequence = scorer.sequence_probabilities(embeddings)
+    sequence = scorer.sequence_probabilities(embeddings, keep=scorable)
     timings["sequence"] = time.perf_counter() - started
-    epoch_vit = softmax(np.concatenate(logits)) if logits else np.zeros_like(sequence)
+    epoch_vit = softmax(logits)
+    stages = np.where(scorable, np.nan_to_num(sequence, nan=-1.0).argmax(axis=1), UNS)
+    warnings = [f"{Path(study.path).name}: {line}" for line in quality.warnings()]
+    for line in warnings:
+        logger.warning(line)
     hypnogram = Hypnogram(
-        stages=sequence.argmax(axis=1),
+        stages=stages,
         start=study.start,
         probabilities=sequence,
         metadata={
@@ -98,7 +123,10 @@ def score_study(
             "backend": scorer.name,
             "channels": {slot: s.label for slot, s in study.signals.items()},
             "timings_s": timings,
+            "quality": quality.to_dict(),
+            "warnings": warnings,
         },
+        reasons=quality.reasons(),
     )
     return hypnogram, NightScores(epoch_vit, sequence)
 
@@ -185,11 +213,13 @@ def summarize(hypnogram: Hypnogram) -> str:
     """
     n = len(hypnogram)
     counts = np.bincount(hypnogram.stages[hypnogram.stages >= 0], minlength=len(STAGES))
-    confidence = hypnogram.confidence
+    confidence = hypnogram.mean_confidence()
     head = f"{n} epochs ({hypnogram.duration_s / 60:.1f} min)"
-    if confidence is not None and n:
-        head += f", mean confidence {float(confidence.mean()):.2f}"
+    if confidence is not None:
+        head += f", mean confidence {confidence:.2f}"
     lines = [head]
-    for name, count in zip(STAGES, counts, strict=True):
-        lines.append(f"  {name:<5}{count:>5}  {100 * count / max(n, 1):>5.1f} %")
+    unscored = n - int(counts.sum())
+    for name, count in zip((*STAGES, "UNS"), (*counts, unscored), strict=True):
+        if name != "UNS" or unscored:
+            lines.append(f"  {name:<5}{count:>5}  {100 * count / max(n, 1):>5.1f} %")
     return "\n".join(lines)

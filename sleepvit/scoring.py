@@ -184,7 +184,7 @@ def score_recording(
         stats = sleep_statistics(hypnogram, off_s, on_s)
     except HypnogramError as exc:
         raise exc.about(job.path) from exc
-    warnings = list(study.warnings)
+    warnings = list(study.warnings) + list(hypnogram.metadata.get("warnings", []))
     night = ScoredNight(
         study=study,
         hypnogram=hypnogram,
@@ -204,12 +204,12 @@ def score_recording(
         timings_s=timings,
         reference=reference_agreement(job.path, study, hypnogram, warnings),
         warnings=warnings,
+        quality=hypnogram.metadata.get("quality"),
     )
     if stop():
         raise Cancelled(f"scoring {job.path} was cancelled; nothing was written")
     notify("outputs", 0)
     write_night_outputs(night, job.out_dir, job.stem, deidentify=options.deidentify)
-    confidence = hypnogram.confidence
     return NightOutcome(
         name=job.name,
         status="scored",
@@ -218,7 +218,7 @@ def score_recording(
         tst_min=stats.tst_min,
         sleep_efficiency_pct=stats.sleep_efficiency_pct,
         kappa=night.reference["kappa"] if night.reference else None,
-        mean_confidence=float(confidence.mean()) if confidence is not None else None,
+        mean_confidence=hypnogram.mean_confidence(),
         flagged=len(night.flagged),
         summary=summarize(hypnogram),
     )

@@ -50,6 +50,9 @@ SLOTS: tuple[SlotSpec, ...] = (
     SlotSpec("SPO2", Modality.SPO2, None, (80.0, 100.0), "%"),
 )
 
+DISPLAY_FILTER_ORDER = 2
+"""Butterworth order of each display band edge; the renderer runs it forward and back."""
+
 SLOT_NAMES: tuple[str, ...] = tuple(s.name for s in SLOTS)
 SLOT_BY_NAME: dict[str, SlotSpec] = {s.name: s for s in SLOTS}
 EEG_SLOTS: tuple[str, ...] = tuple(s.name for s in SLOTS if s.modality is Modality.EEG)

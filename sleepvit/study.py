@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sleepvit.slots import EPOCH_SECONDS, SLOT_NAMES
+
+if TYPE_CHECKING:
+    from sleepvit.io.quality import SignalQuality
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,40 @@ class ChannelInfo:
 
 
 @dataclass(frozen=True)
+class DigitalRange:
+    """How a file stored a signal: ``value = gain · digital + offset`` (in the slot's units).
+
+    The signal-quality checks (:mod:`sleepvit.io.quality`) use it to see samples pinned at
+    the limits of the amplifier (clipping) and the format's lowest integer, which recorders
+    write for samples they lost (dropout).
+
+    >>> edf = DigitalRange(gain=0.1, offset=0.0, digital_min=-32768, digital_max=32767)
+    >>> edf.limits, edf.lost_value
+    ((-3276.8, 3276.7), -3276.8)
+    """
+
+    gain: float
+    offset: float
+    digital_min: int
+    digital_max: int
+    lowest: int = -32768
+    """The format's lowest integer: −32768 (EDF, 16 bit) or −8388608 (BDF, 24 bit)."""
+
+    def value(self, digital: int) -> float:
+        return round(self.gain * digital + self.offset, 9)
+
+    @property
+    def limits(self) -> tuple[float, float]:
+        """The values of the digital minimum and maximum, low first."""
+        a, b = self.value(self.digital_min), self.value(self.digital_max)
+        return (min(a, b), max(a, b))
+
+    @property
+    def lost_value(self) -> float:
+        return self.value(self.lowest)
+
+
+@dataclass(frozen=True)
 class SlotSignal:
     """The signal chosen for one canonical slot."""
 
@@ -36,6 +74,9 @@ class SlotSignal:
     unit: str
     reason: str = ""
     """Why this channel was chosen for the slot (shown by ``sleepvit inspect``)."""
+    digital: DigitalRange | None = None
+    """How the file stored it (``None`` for a derivation of two channels, or a signal that
+    did not come from a file)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +117,11 @@ class Study:
     """``EDF``, ``EDF+C``, ``EDF+D`` or ``BDF``, plus the reader if not the default,
     e.g. ``EDF+C (mne fallback)``."""
     warnings: list[str] = field(default_factory=list)
+    gaps: list[tuple[float, float]] = field(default_factory=list)
+    """``(onset_s, duration_s)`` of each interruption of an EDF+D recording: no data there."""
+    quality: SignalQuality | None = None
+    """What each slot of each epoch is worth (:mod:`sleepvit.io.quality`); ``load_study``
+    fills it in, :func:`sleepvit.io.quality.assess` makes it for any other study."""
 
     @property
     def n_epochs(self) -> int:

@@ -19,7 +19,8 @@ from sleepvit.pipeline import score_night
 
 torch = pytest.importorskip("torch")
 
-CSV_COLUMNS = ["epoch", "onset_s", "stage", "confidence", "p_W", "p_N1", "p_N2", "p_N3", "p_REM"]
+CSV_COLUMNS = ["epoch", "onset_s", "stage", "confidence"]
+CSV_COLUMNS += ["p_W", "p_N1", "p_N2", "p_N3", "p_REM", "reason"]
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,7 @@ def test_score_writes_one_csv_row_per_epoch_and_leaves_the_edf_untouched(
         assert p.sum() == pytest.approx(1.0, abs=1e-3)
         assert row["stage"] == STAGES[int(p.argmax())]
         assert float(row["confidence"]) == pytest.approx(p.max(), abs=1e-3)
+        assert row["reason"] == ""  # every signal of the simulated night is readable
 
     printed = capsys.readouterr().out
     assert f"{len(fixture_stages)} epochs" in printed and "mean confidence" in printed

@@ -22,12 +22,20 @@ at the same rate. Non-EEG slots rank their aliases (e.g. ECG II > ECG > EKG > EC
 pressure / flow > airflow > thermistor). Leg EMG, snore, position, pleth, pulse and sums are
 never mapped.
 
+Several signals may carry one label (a montage exported twice, a spare electrode): each is
+then shown as ``label#N``, N its signal number (``C4-M1#1``, ``C4-M1#3``). Channels that are
+the same derivation (duplicates, or two spellings of one) are *equivalent* candidates: which
+of them feeds the slot is decided by signal quality when the night is read
+(:func:`sleepvit.io.load_study`), as is a fallback to the next candidate when the preferred
+channel cannot be read for most of the night.
+
 Channel map (``--channel-map``), a JSON object from slot name to a choice::
 
-    {"EEG_C": "C3-M2", "EEG_F": ["F3", "M2"], "EOG_R": null}
+    {"EEG_C": "C3-M2", "EEG_F": ["F3", "M2"], "EOG_R": null, "EOG_L": "#7"}
 
 - a string uses the channel with that label (case, spaces and punctuation ignored if the
-  exact label is absent);
+  exact label is absent); ``C4-M1#3`` or ``#3`` names signal 3 itself, and a label several
+  signals carry lets signal quality choose among them;
 - a list of two labels derives ``first - second``;
 - ``null`` leaves the slot empty.
 
@@ -45,11 +53,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sleepvit.errors import ChannelMappingError
+from sleepvit.io.paths import require_regular_file
 from sleepvit.slots import EEG_SLOTS, SLOT_NAMES
 
 _ANNOTATION_KEYS = {"EDFANNOTATIONS", "BDFANNOTATIONS"}
@@ -131,6 +141,30 @@ class SourceChannel:
     sfreq: float
     unit: str = ""
     """The unit its samples are in (``uV``, ``mV``, ``V``, ``%``, …), as the recording says."""
+    name: str = ""
+    """The label as shown: ``label``, or ``label#N`` when several signals carry it (N is the
+    signal's number in the file, from 1); see :func:`unique_names`."""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.label)
+
+
+def unique_names(channels: Sequence[SourceChannel]) -> list[SourceChannel]:
+    """``channels`` with every label that several of them carry shown as ``label#N``.
+
+    >>> [c.name for c in unique_names([SourceChannel(0, "C4-M1", 256),
+    ...                                SourceChannel(1, "E1-M2", 256),
+    ...                                SourceChannel(2, "C4-M1", 256)])]
+    ['C4-M1#1', 'E1-M2', 'C4-M1#3']
+    """
+    counts = Counter(ch.label.strip() for ch in channels)
+    return [
+        replace(ch, name=f"{ch.label.strip()}#{ch.index + 1}")
+        if counts[ch.label.strip()] > 1
+        else replace(ch, name=ch.label)
+        for ch in channels
+    ]
 
 
 @dataclass(frozen=True)
@@ -142,6 +176,11 @@ class SlotChoice:
     """One channel index, or two for a derived ``first - second``."""
     label: str
     reason: str
+    alternatives: tuple[SlotChoice, ...] = ()
+    """The other candidates, best first, should this one be unreadable."""
+    equivalents: int = 0
+    """How many of the first :attr:`alternatives` are the same derivation as this choice
+    (duplicates, or two spellings of one): signal quality picks among them."""
 
 
 def compact(label: str) -> str:
@@ -283,7 +322,7 @@ def _candidates(channels: Sequence[SourceChannel], taken: set[int]) -> list[_Can
         classified = _classify(ch.label)
         if classified:
             slot, key = classified
-            found.append(_Candidate(slot, (*key, 0, ch.index), (ch.index,), ch.label, ""))
+            found.append(_Candidate(slot, (*key, 0, ch.index), (ch.index,), ch.name, ""))
         derivation = parse_derivation(ch.label)
         if derivation is not None and derivation.reference is None:
             singles.append((ch, derivation.active, _electrode(ch.label)[1]))
@@ -301,23 +340,37 @@ def _candidates(channels: Sequence[SourceChannel], taken: set[int]) -> list[_Can
                     slot,
                     key,
                     (active_ch.index, ref_ch.index),
-                    f"{active_ch.label} - {ref_ch.label} (derived)",
-                    f"derived from {active_ch.label} − {ref_ch.label}",
+                    f"{active_ch.name} - {ref_ch.name} (derived)",
+                    f"derived from {active_ch.name} − {ref_ch.name}",
                 )
             )
     return found
 
 
-def _find_label(label: str, channels: Sequence[SourceChannel], slot: str) -> SourceChannel:
-    exact = [ch for ch in channels if ch.label.strip() == label.strip()]
+_SIGNAL_NUMBER = re.compile(r"(.*)#(\d+)")
+
+
+def _find_label(label: str, channels: Sequence[SourceChannel], slot: str) -> list[SourceChannel]:
+    """The channels a channel map's label names: one, or namesakes for quality to choose from."""
+    wanted = label.strip()
+    numbered = _SIGNAL_NUMBER.fullmatch(wanted)
+    by_name = [ch for ch in channels if ch.name == wanted]
+    if by_name:
+        return by_name
+    if numbered is not None:
+        stem, number = numbered.group(1).strip(), int(numbered.group(2))
+        signal = [ch for ch in channels if ch.index + 1 == number]
+        if signal and (not stem or compact(stem) == compact(signal[0].label)):
+            return signal
+    exact = [ch for ch in channels if ch.label.strip() == wanted]
     loose = [ch for ch in channels if compact(ch.label) == compact(label)]
     for matches in (exact, loose):
         if matches:
-            return matches[0]
-    labels = ", ".join(repr(ch.label) for ch in channels)
+            return matches
+    names = ", ".join(repr(ch.name) for ch in channels)
     raise ChannelMappingError(
         f"channel map sets {slot} to {label!r}, but the recording has no such channel; "
-        f"choose one of: {labels}"
+        f"choose one of: {names} (a name, or #N for signal N)"
     )
 
 
@@ -333,16 +386,21 @@ def _choices_from_map(
         if value is None:
             chosen[slot] = None
         elif isinstance(value, str):
-            ch = _find_label(value, channels, slot)
-            chosen[slot] = SlotChoice(slot, (ch.index,), ch.label, "channel map")
+            first, *namesakes = _find_label(value, channels, slot)
+            others = tuple(
+                SlotChoice(slot, (ch.index,), ch.name, "channel map") for ch in namesakes
+            )
+            chosen[slot] = SlotChoice(
+                slot, (first.index,), first.name, "channel map", others, len(others)
+            )
         elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
-            a, b = (_find_label(v, channels, slot) for v in value)
+            a, b = (_find_label(v, channels, slot)[0] for v in value)
             if a.sfreq != b.sfreq:
                 raise ChannelMappingError(
-                    f"channel map derives {slot} from {a.label!r} ({a.sfreq:g} Hz) minus "
-                    f"{b.label!r} ({b.sfreq:g} Hz); choose two channels with the same rate"
+                    f"channel map derives {slot} from {a.name!r} ({a.sfreq:g} Hz) minus "
+                    f"{b.name!r} ({b.sfreq:g} Hz); choose two channels with the same rate"
                 )
-            label = f"{a.label} - {b.label} (derived)"
+            label = f"{a.name} - {b.name} (derived)"
             chosen[slot] = SlotChoice(slot, (a.index, b.index), label, "channel map")
         else:
             raise ChannelMappingError(
@@ -378,7 +436,13 @@ def choose_channels(
         if others:
             shown = ", ".join(c.label for c in others[:3]) + (" …" if len(others) > 3 else "")
             reason += f", preferred over {shown}"
-        result[slot] = SlotChoice(slot, best.indices, best.label, reason)
+        alternatives = tuple(
+            SlotChoice(slot, c.indices, c.label, c.derivation_note or "alias match")
+            for c in others
+        )
+        # Rank, electrode order and stored/derived equal: the same derivation again.
+        equivalents = sum(1 for c in others if c.key[:-1] == best.key[:-1])
+        result[slot] = SlotChoice(slot, best.indices, best.label, reason, alternatives, equivalents)
     return {slot: result[slot] for slot in SLOT_NAMES if slot in result}
 
 
@@ -435,6 +499,7 @@ def load_channel_map(source: str | Path | Mapping[str, object] | None) -> dict[s
     if not text.lstrip().startswith("{"):
         path = Path(text)
         where = str(path)
+        require_regular_file(path, ChannelMappingError, "a JSON channel map")
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:

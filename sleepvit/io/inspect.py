@@ -92,6 +92,38 @@ def format_inspection(study: Study) -> str:
             " …" if len(study.annotations) > 3 else ""
         )
         lines += ["", f"Annotations ({len(study.annotations)}): {shown}"]
+    lines += _quality_lines(study)
     if study.warnings:
         lines += ["", "Warnings"] + [f"  - {w}" for w in study.warnings]
     return "\n".join(lines)
+
+
+def _quality_lines(study: Study) -> list[str]:
+    """The signal-quality section: each problem of a slot, and the epochs left unscored."""
+    quality = study.quality
+    if quality is None:
+        return []
+    lines = ["", "Signal quality (checked per slot and 30-s epoch)"]
+    rows = [("slot", "← source", "problem", "epochs", "from epoch")]
+    for finding in quality.findings():
+        rows.append(
+            (
+                finding["slot"],
+                finding["label"],
+                f"{finding['problem']} ({finding['detail']})",
+                f"{finding['epochs']} of {quality.n_epochs}",
+                str(finding["first_epoch"]),
+            )
+        )
+    if len(rows) > 1:
+        lines += _table(rows)
+    else:
+        lines.append("  every slot readable in every epoch")
+    no_data, unscored = int(quality.no_data.sum()), int((~quality.scorable).sum())
+    if unscored:
+        lines.append(
+            f"  unscored: {unscored} of {quality.n_epochs} epochs"
+            + (f", {no_data} of them without data (gaps)" if no_data else "")
+            + ("" if unscored == no_data else f", {unscored - no_data} without a usable EEG")
+        )
+    return lines

@@ -17,6 +17,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from sleepvit.hypnogram import STAGE_CODE, STAGES, UNS, Hypnogram
 from sleepvit.io.atomic import atomic_path
+from sleepvit.io.quality import NO_DATA_REASON
+from sleepvit.report.fonts import report_style
 from sleepvit.report.review import REVIEW_THRESHOLD
 
 STAGE_COLOURS: dict[str, str] = {
@@ -40,13 +42,23 @@ def draw_hypnogram(ax: Axes, hyp: Hypnogram, lights: tuple[float, float] | None 
     """Draw ``hyp`` into ``ax``: hours on x (see :func:`format_time_axis`), one row per stage.
 
     ``lights`` = (lights off, lights on) in seconds from the recording start, drawn as
-    dashed lines. Unscored epochs are grey bands.
+    dashed lines. Unscored epochs are grey bands; epochs without data (the recording was
+    interrupted) are hatched gaps, labelled "no data" where there is room.
     """
     hours = _epoch_edges_h(hyp)
     rows = _ROW_OF_CODE[hyp.stages]
     # Thin vertical connectors make transitions readable; the coloured runs sit on top.
     ax.step(hours[:-1], rows, where="post", color="#404040", linewidth=0.6, zorder=2)
     segments, colours, widths = [], [], []
+    no_data = _no_data_runs(hyp)
+    for first, stop in no_data:
+        # Above the grey of unscored epochs: no data is not an artefact.
+        ax.axvspan(
+            first, stop, facecolor="white", edgecolor="#9A9A9A", hatch="////", lw=0, zorder=1.5
+        )
+        if stop - first > 0.04 * (hours[-1] - hours[0]):
+            middle = (first + stop) / 2
+            ax.text(middle, 2, "no data", rotation=90, ha="center", va="center", fontsize=6)
     for onset_s, duration_s, code in hyp.segments():
         first, stop = onset_s / 3600, (onset_s + duration_s) / 3600
         name = _NAME_OF_CODE[code]
@@ -123,8 +135,8 @@ def draw_confidence(
         )
         return
     confidence = np.where(hyp.stages == UNS, np.nan, hyp.confidence)
-    steps = np.append(confidence, confidence[-1])
-    ax.fill_between(hours, steps, step="post", color="#8AA6C1", linewidth=0)
+    # Unscored epochs (NaN) leave exactly their own width blank.
+    ax.stairs(np.nan_to_num(confidence, nan=0.0), hours, fill=True, color="#8AA6C1", lw=0)
     if flagged is None:
         flagged = np.flatnonzero(np.nan_to_num(confidence, nan=1.0) < threshold)
     flagged = np.asarray(list(flagged), dtype=np.int64)
@@ -185,19 +197,30 @@ def write_hypnogram_png(path: str | Path, hyp: Hypnogram, dpi: int = 150) -> Pat
     b'\\x89PNG'
     """
     has_confidence = hyp.probabilities is not None
-    fig = Figure(figsize=(11, 3.4 if has_confidence else 2.8), dpi=dpi, layout="constrained")
-    if has_confidence:
-        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[4, 1])
-        draw_hypnogram(top, hyp)
-        draw_confidence(bottom, hyp)
-        bottom.set_ylabel("confidence", fontsize=7)
-        top.tick_params(labelbottom=False)
-    else:
-        draw_hypnogram(fig.add_subplot(), hyp)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+    with report_style():
+        fig = Figure(figsize=(11, 3.4 if has_confidence else 2.8), dpi=dpi, layout="constrained")
+        if has_confidence:
+            top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[4, 1])
+            draw_hypnogram(top, hyp)
+            draw_confidence(bottom, hyp)
+            bottom.set_ylabel("confidence", fontsize=7)
+            top.tick_params(labelbottom=False)
+        else:
+            draw_hypnogram(fig.add_subplot(), hyp)
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
     return path
+
+
+def _no_data_runs(hyp: Hypnogram) -> list[tuple[float, float]]:
+    """``(first, stop)`` hours of each run of epochs whose reason is "no data"."""
+    if hyp.reasons is None:
+        return []
+    gap = np.array([reason == NO_DATA_REASON for reason in hyp.reasons] + [False])
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], gap]).astype(np.int8)))
+    hours = _epoch_edges_h(hyp)
+    return [(hours[a], hours[b]) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def _epoch_edges_h(hyp: Hypnogram) -> np.ndarray:

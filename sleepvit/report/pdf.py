@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from matplotlib import rc_context
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -24,6 +23,7 @@ from sleepvit import __version__
 from sleepvit.hypnogram import Hypnogram, stage_name
 from sleepvit.io.atomic import atomic_path
 from sleepvit.metrics.sleep import SleepStatistics
+from sleepvit.report.fonts import printable, report_style
 from sleepvit.report.hypnogram_plot import (
     STAGE_COLOURS,
     clock_time,
@@ -107,7 +107,7 @@ def write_report(
     footer = f"SleepViT {__version__}  ·  {info['file_name']}  ·  model {model}{backend}"
     flagged = describe_epochs(hypnogram, flagged_epochs)
 
-    with rc_context({"pdf.fonttype": 42, "font.family": "DejaVu Sans"}):
+    with report_style(**{"pdf.fonttype": 42}):
         pages = [
             _summary_page(
                 hypnogram, stats, info, model, scored_at, flagged, review_threshold, review
@@ -203,12 +203,16 @@ def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold, review
         _fx(MARGIN),
         _fy(y),
         "Confidence: the model's probability of the stage it chose; red = flagged for review "
-        "(page 2). "
-        "Grey: unscored epochs, or out of bed.",
+        "(page 2). Grey: unscored epochs, or out of bed. Hatched: no data (recording "
+        "interrupted).",
         fontsize=6.5,
         color=_MUTED,
     )
-    y += 0.4
+    y += 0.22
+    quality_note = _quality_note(hyp.metadata.get("quality"))
+    if quality_note:
+        fig.text(_fx(MARGIN), _fy(y), quality_note, fontsize=7.5, color="#9A4A00")
+    y += 0.18
 
     half = (PAGE_W - 2 * MARGIN - 0.3) / 2
     left_y = _section(fig, y, "Sleep statistics", width=half)
@@ -352,6 +356,7 @@ def _review_page(hyp: Hypnogram, info: dict, flagged, threshold: float) -> Figur
                 )
         y += per_column * _ROW_H + 0.35
 
+    y = _quality_section(fig, y, hyp.metadata.get("quality"))
     y = _section(fig, y, f"Low-confidence epochs (confidence < {threshold:g})")
     per_column = int((PAGE_H - MARGIN - 0.6 - y - 0.3) / _ROW_H) - 1
     capacity = 2 * per_column
@@ -443,6 +448,75 @@ def _epoch_columns(fig: Figure, y: float, per_column: int, header, widths, rows)
             )
 
 
+def _quality_note(quality: dict | None) -> str:
+    """Page 1's one line about signal quality, or "" when every signal was readable."""
+    if not quality or not (quality["unscored_epochs"] or quality["findings"]):
+        return ""
+    parts = []
+    if quality["unscored_epochs"]:
+        parts.append(
+            f"{quality['unscored_epochs']} epochs unscored (UNS: no usable EEG or no data)"
+        )
+    if quality["epochs_with_a_slot_left_out"]:
+        parts.append(f"{quality['epochs_with_a_slot_left_out']} scored without some signals")
+    return "Signal quality: " + "; ".join(parts or ["some signals unreadable"]) + " (page 2)."
+
+
+def _quality_section(fig: Figure, y: float, quality: dict | None) -> float:
+    """Page 2's table of what could not be read; returns the y below it."""
+    if quality is None:
+        return y
+    y = _section(fig, y, "Signal quality (checked per signal and 30-s epoch)")
+    findings = quality["findings"]
+    lines = []
+    if quality["no_data_epochs"]:
+        lines.append(
+            f"{quality['no_data_epochs']} epochs fall in interruptions of the recording (no "
+            "data); they are unscored (UNS) and drawn hatched."
+        )
+    if quality["no_usable_eeg_epochs"]:
+        lines.append(
+            f"{quality['no_usable_eeg_epochs']} epochs with data are unscored (UNS): no EEG "
+            "could be read."
+        )
+    if not findings and not lines:
+        lines.append("Every signal could be read in every epoch.")
+    for line in lines:
+        fig.text(_fx(MARGIN), _fy(y), line, fontsize=8, color=_INK)
+        y += 0.2
+    if findings:
+        shown = findings[:8]
+        rows = [
+            (
+                f["slot"],
+                _fit(printable(f["label"]), 1.0),
+                f"{f['problem']}: {f['detail']}",
+                f"{f['epochs']}",
+                f"{f['first_epoch']}",
+            )
+            for f in shown
+        ]
+        y = _table(
+            fig,
+            MARGIN,
+            y,
+            [1.0, 1.1, 3.6, 0.6, 0.67],
+            ("Signal", "Source", "Problem (left out where found)", "Epochs", "From"),
+            rows,
+            aligns=("left", "left", "left", "right", "right"),
+        )
+        if len(findings) > len(shown):
+            fig.text(
+                _fx(MARGIN),
+                _fy(y + 0.12),
+                f"… and {len(findings) - len(shown)} more (all in the summary JSON).",
+                fontsize=7,
+                color=_MUTED,
+            )
+            y += 0.2
+    return y + 0.3
+
+
 # ---------------------------------------------------------------- layout helpers
 
 _ROW_H = 0.19  # inches per table row
@@ -451,13 +525,15 @@ _ROW_H = 0.19  # inches per table row
 def _visible_info(study_info: dict, deidentify: bool) -> dict:
     """``study_info`` with defaults filled in and identifying fields removed on request."""
     info = {
-        key: study_info.get(key) or "—"
+        key: printable(study_info.get(key) or "—")
         for key in ("file_name", "patient_name", "patient_id", "birthdate", "sex")
     }
     start = study_info.get("recording_start")
     info["recording_start"] = start
     info["recording_date"] = f"{start:%Y-%m-%d}" if start else "—"
-    info["channels"] = dict(study_info.get("channels") or {})
+    info["channels"] = {
+        slot: printable(label) for slot, label in (study_info.get("channels") or {}).items()
+    }
     if deidentify:
         for key in ("file_name", "patient_name", "patient_id", "birthdate", "recording_date"):
             info[key] = _REMOVED

@@ -1,4 +1,4 @@
-"""SleepViT's own JSON scoring: stages, start, epoch length, probabilities and metadata."""
+"""SleepViT's own JSON scoring: stages, start, epoch length, probabilities, reasons, metadata."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def read_json(path: Path) -> Hypnogram:
             epoch_s=float(content.get("epoch_s", EPOCH_SECONDS)),
             offset_s=float(content.get("offset_s", 0.0)),
             metadata=dict(content.get("metadata") or {}),
+            reasons=content.get("reasons"),
         )
     except (TypeError, ValueError) as exc:
         raise HypnogramError(f"has an invalid field ({exc}); re-export the scoring", path) from exc
@@ -64,6 +65,7 @@ def json_text(hyp: Hypnogram, ai: Hypnogram | None = None) -> str:
         "probabilities": None
         if hyp.probabilities is None
         else [[_json_probability(p) for p in row] for row in hyp.probabilities],
+        "reasons": hyp.reasons,
         "metadata": hyp.metadata,
     }
     if ai is not None:

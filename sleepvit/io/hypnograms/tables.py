@@ -1,9 +1,10 @@
 """CSV and TSV scorings: per-epoch lists, onset/duration/stage event lists, vendor exports.
 
 Read: a ``stage`` column (many spellings, below a patient preamble of up to
-:data:`HEADER_SEARCH_LINES` lines), optional onsets (seconds or clock times), durations and
-``p_W … p_REM`` probabilities; or a header-less column or line of stages. Written:
-``epoch,onset_s,stage[,confidence,p_W,p_N1,p_N2,p_N3,p_REM]`` with epochs counted from 1.
+:data:`HEADER_SEARCH_LINES` lines), optional onsets (seconds or clock times), durations,
+``p_W … p_REM`` probabilities and a ``reason``; or a header-less column or line of stages.
+Written: ``epoch,onset_s,stage[,confidence,p_W,p_N1,p_N2,p_N3,p_REM][,reason]`` with epochs
+counted from 1; ``reason`` says why an epoch is unscored or what it was scored without.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _COLUMNS = {
               "starttime", "onsettime", "begin", "timesec", "times", "time", "timehhmmss",
               "clocktime"},
     "duration": {"duration", "durations", "durationsec", "durationseconds", "dur", "length"},
+    "reason": {"reason"},
 }  # fmt: skip
 HEADER_SEARCH_LINES = 50
 """How far down a table the column header may sit (below a patient preamble)."""
@@ -139,6 +141,9 @@ def _read_columns(
             hyp = Hypnogram(codes, probabilities=probabilities)
         else:
             hyp = _place_epochs(onsets, np.array(codes), probabilities, path)
+        if "reason" in columns:
+            reasons = [_cell(cells, columns["reason"]) for _, cells in rows]
+            hyp.reasons = _placed_reasons(reasons, onsets, len(hyp))
     if start_clock is not None:
         hyp.metadata["start_clock"] = start_clock
     hyp.metadata.update(format="csv", source=str(path))
@@ -201,6 +206,16 @@ def _place_epochs(
     return Hypnogram(stages, probabilities=placed, offset_s=float(onsets[0]))
 
 
+def _placed_reasons(reasons: list[str], onsets: np.ndarray | None, n_epochs: int) -> list[str]:
+    """Each row's reason on the epoch its onset names (rows may skip epochs)."""
+    if onsets is None:
+        return reasons
+    placed = [""] * n_epochs
+    for onset, reason in zip(onsets, reasons, strict=True):
+        placed[round((onset - onsets[0]) / EPOCH_SECONDS)] = reason
+    return placed
+
+
 def _probabilities(
     rows: list[tuple[int, list[str]]], columns: dict[str, int], path: Path
 ) -> np.ndarray | None:
@@ -248,6 +263,7 @@ def table_text(hyp: Hypnogram, delimiter: str, ai: Hypnogram | None = None) -> s
         ["epoch", "onset_s", "stage"]
         + (["ai_stage"] if ai is not None else [])
         + (["confidence", *PROBABILITY_COLUMNS] if probabilities is not None else [])
+        + (["reason"] if hyp.reasons is not None else [])
     )
     ai_names = ai.names() if ai is not None else None
     for index, (onset, name) in enumerate(zip(hyp.onsets_s, hyp.names(), strict=True)):
@@ -256,6 +272,8 @@ def table_text(hyp: Hypnogram, delimiter: str, ai: Hypnogram | None = None) -> s
             row.append(ai_names[index])
         if probabilities is not None:
             row += [_probability(p) for p in (confidence[index], *probabilities[index])]
+        if hyp.reasons is not None:
+            row.append(hyp.reasons[index])
         writer.writerow(row)
     return buffer.getvalue()
 
