@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from sleepvit.rendering.render import EpochRenderer
 from sleepvit.study import Study
 
 SCREEN_SIZE = (1920, 1080)
+EXPORT_BATCH = 20
+"""Epochs drawn at once by :func:`export_epochs`: one renderer chunk (2 MB each at screen size)."""
 SIZES = ("model", "screen")
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 
@@ -36,16 +39,21 @@ def config_for_size(size: str, base: RenderConfig | None = None) -> RenderConfig
     raise ValueError(f"size must be one of {SIZES}, got {size!r}")
 
 
-def parse_epochs(text: str) -> list[int]:
+def parse_epochs(text: str) -> list[range]:
     """Epoch numbers as the technician counts them — from 1, as in the hypnogram CSV and the
-    report — from ``"100-110"`` (inclusive), ``"7"`` or ``"3,7,10-12"``.
+    report — from ``"100-110"`` (inclusive), ``"7"`` or ``"3,7,10-12"``, as ranges.
+
+    Ranges are never expanded here: ``1-999999999`` costs nothing until it is checked
+    against the night (:func:`export_epochs`).
 
     Examples
     --------
     >>> parse_epochs("3,7,10-12")
+    [range(3, 4), range(7, 8), range(10, 13)]
+    >>> [n for r in parse_epochs("3,7,10-12") for n in r]
     [3, 7, 10, 11, 12]
     """
-    epochs: list[int] = []
+    epochs: list[range] = []
     for part in text.replace(" ", "").split(","):
         match = _RANGE.match(part)
         if (
@@ -59,7 +67,7 @@ def parse_epochs(text: str) -> list[int]:
             )
         first = int(match[1])
         last = int(match[2]) if match[2] is not None else first
-        epochs.extend(range(first, last + 1))
+        epochs.append(range(first, last + 1))
     return epochs
 
 
@@ -75,13 +83,16 @@ def write_png(image: np.ndarray, path: str | Path) -> Path:
 
 def export_epochs(
     study: Study,
-    epochs: Sequence[int],
+    epochs: Iterable[int | range],
     out_dir: str | Path,
     size: str = "model",
     config: RenderConfig | None = None,
 ) -> list[Path]:
     """Render epochs (numbered from 1) and write ``<stem>_e<number:04d>_<size>.png`` files.
 
+    ``epochs`` holds numbers, or ranges of them (:func:`parse_epochs`). All are checked
+    against the night before anything is drawn; then :data:`EXPORT_BATCH` epochs at a time
+    are drawn and written, so memory stays that of one batch however many are asked for.
     The screen size is anti-aliased, as the GUI shows it; the model size is drawn exactly as
     the model sees it.
 
@@ -96,17 +107,41 @@ def export_epochs(
     >>> [p.name for p in export_epochs(study, [1], tempfile.mkdtemp())]
     ['SC4001E0-PSG_e0001_model.png']
     """
-    outside = [n for n in epochs if not 1 <= n <= study.n_epochs]
-    if outside:
+    ranges = [range(e, e + 1) if isinstance(e, int) else e for e in epochs]
+    last = study.n_epochs
+    outside = next(
+        (
+            r[0] if not 1 <= r[0] <= last else last + 1  # the first number past the night
+            for r in ranges
+            if r and not (1 <= r[0] <= last and 1 <= r[-1] <= last)
+        ),
+        None,
+    )
+    if outside is not None:
         raise SleepVitError(
-            f"epoch {outside[0]} is outside the recording, which has epochs "
+            f"epoch {outside} is outside the recording, which has epochs "
             f"1-{study.n_epochs}; choose epochs in that range",
             study.path,
         )
     renderer = EpochRenderer(study, config_for_size(size, config), antialias=size == "screen")
-    rendered = renderer.render([n - 1 for n in epochs])
     stem = Path(study.path).stem
-    return [
-        write_png(image, Path(out_dir) / f"{stem}_e{number:04d}_{size}.png")
-        for number, image in zip(epochs, rendered.images, strict=True)
-    ]
+    written = []
+    for numbers in _batches(ranges, EXPORT_BATCH):
+        rendered = renderer.render([n - 1 for n in numbers])
+        written += [
+            write_png(image, Path(out_dir) / f"{stem}_e{number:04d}_{size}.png")
+            for number, image in zip(numbers, rendered.images, strict=True)
+        ]
+    return written
+
+
+def _batches(ranges: list[range], size: int) -> Iterator[list[int]]:
+    """The numbers of ``ranges`` in order, ``size`` at a time."""
+    batch: list[int] = []
+    for number in itertools.chain.from_iterable(ranges):
+        batch.append(number)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -17,10 +17,14 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import logging
 import multiprocessing
 import os
 import queue
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterable, Iterator
@@ -32,6 +36,7 @@ from tqdm import tqdm
 
 from sleepvit.errors import InvalidRecordingError, OutputError, SleepVitError
 from sleepvit.io.edf_header import read_header
+from sleepvit.io.paths import file_kind, require_regular_file
 from sleepvit.models.backends import Backend, load_backend
 from sleepvit.outputs import outputs_complete
 from sleepvit.pipeline import Progress
@@ -39,6 +44,7 @@ from sleepvit.scoring import NightJob, NightOutcome, ScoreOptions, score_recordi
 
 RECORDING_SUFFIXES = (".edf", ".bdf")
 SKIPPED = "skipped (exists)"
+STOPPED = "not scored (stopped)"
 NUMPY_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -89,10 +95,10 @@ def find_recordings(paths: Iterable[str | Path], out: str | Path) -> list[NightJ
                 relative = path.parent.relative_to(given)
                 job = NightJob.for_recording(path, out / relative, relative)
                 jobs.setdefault(path.resolve(), job)
-        elif given.is_file():
+        elif file_kind(given) == "file":
             jobs.setdefault(given.resolve(), NightJob.for_recording(given, out))
         else:
-            raise InvalidRecordingError("does not exist; check the path", given)
+            require_regular_file(given, InvalidRecordingError, "a recording or a folder of them")
     _refuse_collisions(list(jobs.values()))
     return list(jobs.values())
 
@@ -157,21 +163,47 @@ def score_batch(
     else:
         display = contextlib.nullcontext(progress)
     with display as report:
-        # Loaded before any night is touched, so that missing weights fail at once; with
-        # several workers each process loads its own.
-        scorer = load_backend(options.weights, options.backend, threads=threads) if todo else None
-        if scorer is not None:
-            report.model_loaded(scorer)
-        for index in outcomes:
-            report.night_finished(index, outcomes[index])
-        if workers == 1:
-            for index in todo:
-                night_progress = _night_progress(report, index)
-                outcomes[index] = _attempt(jobs[index], scorer, options, night_progress)
+        try:
+            # Loaded before any night is touched, so that missing weights fail at once; with
+            # several workers each process loads its own.
+            scorer = (
+                load_backend(options.weights, options.backend, threads=threads) if todo else None
+            )
+            if scorer is not None:
+                report.model_loaded(scorer)
+            for index in list(outcomes):
                 report.night_finished(index, outcomes[index])
-        else:
-            outcomes |= _score_in_processes(jobs, todo, options, workers, threads, report)
+            if workers == 1:
+                for index in todo:
+                    night_progress = _night_progress(report, index)
+                    outcomes[index] = _attempt(jobs[index], scorer, options, night_progress)
+                    report.night_finished(index, outcomes[index])
+            else:
+                _score_in_processes(jobs, todo, options, workers, threads, report, outcomes)
+        except KeyboardInterrupt as interrupt:
+            stopped = [NightOutcome(jobs[i].name, STOPPED) for i in range(len(jobs))]
+            raise BatchStopped([outcomes.get(i, stopped[i]) for i in range(len(jobs))]) from (
+                interrupt
+            )
     return [outcomes[i] for i in range(len(jobs))]
+
+
+class BatchStopped(Exception):
+    """The batch was interrupted (Ctrl-C, SIGTERM): the nights not finished were not scored.
+
+    ``outcomes`` holds every night's outcome, :data:`STOPPED` for those left; the interrupt
+    is the exception's ``__cause__``. No output of an unfinished night was written.
+    """
+
+    def __init__(self, outcomes: list[NightOutcome]):
+        self.outcomes = outcomes
+        finished = [o.name for o in outcomes if o.status != STOPPED]
+        left = [o.name for o in outcomes if o.status == STOPPED]
+        super().__init__(
+            f"stopped after {len(finished)} of {len(outcomes)} nights"
+            + (f" (finished: {', '.join(finished)})" if finished else "")
+            + (f"; not scored: {', '.join(left)}" if left else "")
+        )
 
 
 def _night_progress(report: BatchProgress, index: int) -> Progress:
@@ -200,19 +232,57 @@ def _attempt(job: NightJob, scorer, options: ScoreOptions, progress: Progress) -
 
 
 _WORKER: dict = {}
-"""The scorer and progress queue of a worker process, set once by :func:`_start_worker`."""
+"""The scorer, progress queue and captured warnings of a worker process, set once by
+:func:`_start_worker`."""
+_PR_SET_PDEATHSIG = 1
+"""Linux ``prctl`` option: the signal a process gets when its parent dies."""
 
 
-def _start_worker(reports, options: ScoreOptions, threads: int) -> None:
-    _WORKER["scorer"] = load_backend(options.weights, options.backend, threads=threads)
+def _start_worker(reports, options: ScoreOptions, threads: int, parent: int) -> None:
+    _die_with_parent(parent)
+    # Ctrl-C reaches the whole process group; the parent decides, and stops the workers.
+    # SIGTERM keeps its default: the worker ends at once (a night it was writing leaves only
+    # a hidden staging folder, which the next run removes).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reports.put(("worker", os.getpid()))
+    captured: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = captured.append
+    logging.getLogger().addHandler(handler)
+    _WORKER["log"] = captured
     _WORKER["reports"] = reports
+    _WORKER["scorer"] = load_backend(options.weights, options.backend, threads=threads)
 
 
-def _score_in_worker(index: int, job: NightJob, options: ScoreOptions) -> NightOutcome:
-    reports = _WORKER["reports"]
-    return _attempt(
+def _die_with_parent(parent: int) -> None:
+    """Make this worker end when the batch's process does, however that one ends.
+
+    On Linux the kernel sends SIGTERM when the parent dies (``prctl(PR_SET_PDEATHSIG)``); a
+    thread watching the parent's pid does the same elsewhere, and covers a parent that died
+    before the ``prctl`` call.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _score_in_worker(index: int, job: NightJob, options: ScoreOptions):
+    """``(outcome, warnings logged meanwhile)``: the parent logs them before the outcome."""
+    reports, log = _WORKER["reports"], _WORKER["log"]
+    log.clear()
+    outcome = _attempt(
         job, _WORKER["scorer"], options, lambda stage, value: reports.put((index, stage, value))
     )
+    for record in log:  # picklable: the message made, no traceback objects
+        record.msg, record.args, record.exc_info = record.getMessage(), None, None
+    return outcome, list(log)
 
 
 def _score_in_processes(
@@ -222,38 +292,56 @@ def _score_in_processes(
     workers: int,
     threads: int,
     report: BatchProgress,
-) -> dict[int, NightOutcome]:
+    outcomes: dict[int, NightOutcome],
+) -> None:
+    """Score ``todo`` in worker processes, adding to ``outcomes`` as each night finishes.
+
+    On an interrupt (KeyboardInterrupt, which SIGTERM also raises in ``sleepvit``), every
+    worker is sent SIGTERM and the pool shut down before the interrupt goes on.
+    """
     # spawn, not fork: a forked child would inherit the parent's runtime thread pools broken.
     context = multiprocessing.get_context("spawn")
     reports = context.Queue()
-    outcomes = {}
-    with (
-        _thread_limits(threads),
-        ProcessPoolExecutor(
+    pids: set[int] = set()
+    with _thread_limits(threads):
+        pool = ProcessPoolExecutor(
             workers,
             mp_context=context,
             initializer=_start_worker,
-            initargs=(reports, options, threads),
-        ) as pool,
-    ):
+            initargs=(reports, options, threads, os.getpid()),
+        )
+    try:
         pending = {pool.submit(_score_in_worker, i, jobs[i], options): i for i in todo}
         while pending:
             done, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-            _drain(reports, report)
+            _drain(reports, report, pids)
             for future in done:
                 index = pending.pop(future)
-                outcomes[index] = future.result()
+                outcomes[index], records = future.result()
+                for record in records:
+                    logging.getLogger(record.name).handle(record)
                 report.night_finished(index, outcomes[index])
-    return outcomes
+    except BaseException:
+        _drain(reports, report, pids)
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _drain(reports, report: BatchProgress) -> None:
-    """Pass on what the workers reported since the last look."""
+def _drain(reports, report: BatchProgress, pids: set[int]) -> None:
+    """Pass on what the workers reported since the last look; note new workers' pids."""
     while True:
         try:
-            report.night_progress(*reports.get_nowait())
+            message = reports.get_nowait()
         except queue.Empty:
             return
+        if message[0] == "worker":
+            pids.add(message[1])
+        else:
+            report.night_progress(*message)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from sleepvit import __version__
@@ -56,10 +58,12 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from sleepvit.io import load_study
+    from sleepvit.io.paths import check_output_folder
     from sleepvit.rendering import RenderConfig
     from sleepvit.rendering.export import export_epochs, parse_epochs
 
     epochs = parse_epochs(args.epochs)
+    check_output_folder(args.out)
     study = load_study(args.night, channel_map=args.channel_map)
     config = RenderConfig(notch_hz=args.notch)
     written = export_epochs(study, epochs, args.out, args.size, config)
@@ -274,9 +278,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from sleepvit.batch import exit_code, find_recordings, format_table, score_batch
+    from sleepvit.batch import BatchStopped, exit_code, find_recordings, format_table, score_batch
+    from sleepvit.io.paths import check_output_folder
     from sleepvit.scoring import ScoreOptions
 
+    check_output_folder(args.out)  # before a single recording is opened
     jobs = find_recordings(args.paths, args.out)
     options = ScoreOptions(
         backend=args.backend,
@@ -288,7 +294,14 @@ def _cmd_score(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         jobs=args.jobs,
     )
-    outcomes = score_batch(jobs, options)
+    try:
+        outcomes = score_batch(jobs, options)
+    except BatchStopped as stopped:
+        print()
+        print(format_table(stopped.outcomes))
+        interrupt = stopped.__cause__
+        print(f"error: {_interruption(interrupt)}: {stopped}", file=sys.stderr)
+        return _interrupt_code(interrupt)
     print()
     print(format_table(outcomes))
     if args.debug:
@@ -612,18 +625,37 @@ def _missing_extra(exc: BaseException) -> str | None:
     return OPTIONAL_MODULES.get(exc.name.partition(".")[0])
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every command stops the same clean way."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _interruption(interrupt: BaseException | None) -> str:
+    return "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
+
+
+def _interrupt_code(interrupt: BaseException | None) -> int:
+    """128 + the signal number, as shells report a process ended by that signal."""
+    return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return int(args.handler(args) or 0)
     except SleepVitError as exc:
         print(f"error: {exc}{_flag_hint(exc, args.flags)}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        print(f"error: {_interruption(interrupt)}", file=sys.stderr)
+        return _interrupt_code(interrupt)
     except Exception as exc:  # an internal error: still one line unless --debug
         if args.debug:
             raise
@@ -642,6 +674,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
