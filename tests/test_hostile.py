@@ -572,7 +572,7 @@ def test_an_unusable_output_folder_is_refused_before_any_recording_is_read(
     ):
         assert main(["score", str(tmp_path / "night.edf"), "--out", str(out)]) == 2
         assert capsys.readouterr().err.strip() == (
-            f"error: {out}: {problem}; choose an output folder (see --out)"
+            f"error: {out}: {problem}; choose another output folder (see --out)"
         )
 
 

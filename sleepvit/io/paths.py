@@ -75,7 +75,7 @@ def check_output_folder(path: str | Path) -> None:
     ...     check_output_folder("/dev/null")
     ... except OutputError as error:
     ...     print(error)
-    /dev/null: is not a folder (it is a device); choose an output folder
+    /dev/null: is not a folder (it is a device); choose another output folder
     """
     path = Path(path)
     kind = file_kind(path)
@@ -88,7 +88,7 @@ def check_output_folder(path: str | Path) -> None:
     if kind != "missing":
         what = "a file" if kind == "file" else kind
         raise OutputError(
-            f"is not a folder (it is {what}); choose an output folder", path, ("out",)
+            f"is not a folder (it is {what}); choose another output folder", path, ("out",)
         )
     parent = path.absolute().parent
     while file_kind(parent) == "missing" and parent != parent.parent:
@@ -97,7 +97,8 @@ def check_output_folder(path: str | Path) -> None:
     if parent_kind != "folder":
         what = "a file" if parent_kind == "file" else parent_kind
         raise OutputError(
-            f"cannot be created: {parent} is not a folder (it is {what}); choose an output folder",
+            f"cannot be created: {parent} is not a folder (it is {what}); choose another "
+            "output folder",
             path,
             ("out",),
         )
