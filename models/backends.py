@@ -145,12 +145,16 @@ def window_probabilities(
 
 @dataclass(frozen=True)
 class NightScores:
-    """Per-epoch stage probabilities ``[n_epochs, 5]`` of one night."""
+    """Per-epoch stage probabilities ``[n_epochs, 5]`` of one night, and what they came from."""
 
     epoch_vit: np.ndarray
     """EpochViT alone (each epoch judged on its own screen)."""
     sequence: np.ndarray
     """With the SequenceTransformer over neighbouring epochs, temperature-calibrated."""
+    embeddings: np.ndarray | None = None
+    """EpochViT embeddings ``[n_epochs, D]`` the sequence model read."""
+    relevance: np.ndarray | None = None
+    """Attention rollout ``[n_epochs, n_slots, n_cols]`` when asked for (``relevance=True``)."""
 
 
 class Backend:
@@ -191,15 +195,36 @@ class Backend:
         ``drawn_with`` is the render config of the images. Raises :class:`ModelError` saying
         what differs when it is not the model's :attr:`render_config`.
         """
+        return self._batched(self._epoch_vit, images, present, drawn_with)[:2]
+
+    def epoch_outputs_with_rollout(
+        self, images: np.ndarray, present: np.ndarray, drawn_with: RenderConfig
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`epoch_outputs` and :meth:`attention` of the same images in one forward pass.
+
+        The rollout is a by-product of the attention the stages are computed from, so a
+        night's relevance maps cost little more than scoring it.
+        """
+        return self._batched(self._epoch_vit_with_rollout, images, present, drawn_with)
+
+    def _batched(self, run, images, present, drawn_with) -> tuple[np.ndarray, ...]:
+        """``run`` over batches of :attr:`epoch_batch` checked images, outputs concatenated.
+
+        No image gives empty logits, embeddings and rollout (as many as ``run`` returns).
+        """
         images, present = self._checked(images, present, drawn_with)
         parts = [
-            self._epoch_vit(images[i : i + self.epoch_batch], present[i : i + self.epoch_batch])
+            run(images[i : i + self.epoch_batch], present[i : i + self.epoch_batch])
             for i in range(0, len(images), self.epoch_batch)
         ]
+        if parts:
+            return tuple(np.concatenate(outputs) for outputs in zip(*parts, strict=True))
         vit = self.config.epoch_vit
-        if not parts:
-            return np.zeros((0, vit.n_classes), np.float32), np.zeros((0, vit.dim), np.float32)
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return (
+            np.zeros((0, vit.n_classes), np.float32),
+            np.zeros((0, vit.dim), np.float32),
+            np.zeros((0, vit.n_slots, vit.n_cols), np.float32),
+        )
 
     def attention(
         self, images: np.ndarray, present: np.ndarray, drawn_with: RenderConfig
@@ -210,13 +235,7 @@ class Backend:
         of the few epochs on screen (the whole night works, in batches). Arguments as for
         :meth:`epoch_outputs`.
         """
-        images, present = self._checked(images, present, drawn_with)
-        vit = self.config.epoch_vit
-        parts = [
-            self._rollout(images[i : i + self.epoch_batch], present[i : i + self.epoch_batch])
-            for i in range(0, len(images), self.epoch_batch)
-        ]
-        return np.concatenate(parts) if parts else np.zeros((0, vit.n_slots, vit.n_cols))
+        return self.epoch_outputs_with_rollout(images, present, drawn_with)[2]
 
     def sequence_probabilities(
         self, embeddings: np.ndarray, keep: np.ndarray | None = None
@@ -236,15 +255,38 @@ class Backend:
             keep=keep,
         )
 
+    def window_logits(self, windows: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Sequence-model logits ``[W, L, 5]`` of ``windows`` ``[W, L, D]`` of embeddings.
+
+        ``valid`` (bool ``[W, L]``) marks real epochs; the others are masked, as the padding
+        beyond a night's ends is. For what-if questions such as "without this neighbour"
+        (:mod:`sleepvit.explain`); a night is scored with :meth:`sequence_probabilities`.
+        """
+        return self._sequence(
+            np.ascontiguousarray(windows, np.float32), np.ascontiguousarray(valid, bool)
+        )
+
     def score(
-        self, images: np.ndarray, present: np.ndarray, drawn_with: RenderConfig
+        self,
+        images: np.ndarray,
+        present: np.ndarray,
+        drawn_with: RenderConfig,
+        relevance: bool = False,
     ) -> NightScores:
         """Probabilities of every epoch image of one night, alone and in context.
 
-        Arguments as for :meth:`epoch_outputs`.
+        Arguments as for :meth:`epoch_outputs`; ``relevance`` also keeps each epoch's
+        attention rollout (from the same forward pass).
         """
-        logits, embeddings = self.epoch_outputs(images, present, drawn_with)
-        return NightScores(softmax(logits), self.sequence_probabilities(embeddings))
+        if relevance:
+            logits, embeddings, rollout = self.epoch_outputs_with_rollout(
+                images, present, drawn_with
+            )
+        else:
+            (logits, embeddings), rollout = self.epoch_outputs(images, present, drawn_with), None
+        return NightScores(
+            softmax(logits), self.sequence_probabilities(embeddings), embeddings, rollout
+        )
 
     def _checked(self, images: np.ndarray, present: np.ndarray, drawn_with: RenderConfig):
         check_render_config(self.render_config, drawn_with, self.folder)
@@ -264,7 +306,7 @@ class Backend:
     def _epoch_vit(self, images: np.ndarray, present: np.ndarray):
         raise NotImplementedError
 
-    def _rollout(self, images: np.ndarray, present: np.ndarray) -> np.ndarray:
+    def _epoch_vit_with_rollout(self, images: np.ndarray, present: np.ndarray):
         raise NotImplementedError
 
     def _sequence(self, windows: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -290,8 +332,8 @@ class OnnxBackend(Backend):
         feed = {"images": images, "present": present}
         return self.epoch_vit.run(feed, ["logits", "embedding"])
 
-    def _rollout(self, images, present):
-        return self.epoch_vit.run({"images": images, "present": present}, ["rollout"])[0]
+    def _epoch_vit_with_rollout(self, images, present):
+        return self.epoch_vit.run({"images": images, "present": present})
 
     def _sequence(self, windows, valid):
         return self.sequence.run({"embeddings": windows, "valid": valid})[0]

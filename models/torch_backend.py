@@ -35,11 +35,11 @@ class TorchBackend(Backend):
             )
         return logits.numpy(), embedding.numpy()
 
-    def _rollout(self, images, present):
+    def _epoch_vit_with_rollout(self, images, present):
         with torch.inference_mode():
             graph = EpochViTGraph(self.artifacts.epoch_vit).eval()
-            rollout = graph(torch.tensor(images), torch.tensor(present))[2]
-        return rollout.numpy()
+            outputs = graph(torch.tensor(images), torch.tensor(present))
+        return tuple(output.numpy() for output in outputs)
 
     def _sequence(self, windows, valid):
         with torch.inference_mode():

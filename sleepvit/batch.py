@@ -152,7 +152,7 @@ def score_batch(
     outcomes: dict[int, NightOutcome] = {}
     todo = []
     for index, job in enumerate(jobs):
-        if not options.overwrite and outputs_complete(job.out_dir, job.stem):
+        if not options.overwrite and outputs_complete(job.out_dir, job.stem, options.explain):
             outcomes[index] = NightOutcome(job.name, SKIPPED)
         else:
             todo.append(index)

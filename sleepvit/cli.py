@@ -92,6 +92,75 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_render)
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from sleepvit.errors import SleepVitError
+    from sleepvit.explain import EpochRelevance, NightExplanation, neighbour_relevance, relevance
+    from sleepvit.explain.figure import write_explanation_figure
+    from sleepvit.io import load_study
+    from sleepvit.models.backends import load_backend
+    from sleepvit.pipeline import score_study
+    from sleepvit.rendering import render_epochs
+
+    study = load_study(args.night, channel_map=args.channel_map)
+    epoch = args.epoch - 1
+    if not 0 <= epoch < study.n_epochs:
+        raise SleepVitError(
+            f"has epochs 1-{study.n_epochs}, not {args.epoch}; choose an epoch in that range",
+            args.night,
+            settings=("epoch",),
+        )
+    backend = load_backend(args.weights, args.backend)
+    hypnogram, scores = score_study(study, backend, relevance=True)
+    night = NightExplanation.from_scores(scores, hypnogram.stages, backend, study)
+    if args.method == "rollout":
+        shown = night.epoch(epoch)
+    else:
+        rendered = render_epochs(study, backend.render_config, [epoch])
+        grid = relevance(backend, rendered.images, rendered.present, rendered.config, args.method)
+        shown = EpochRelevance(grid[0], night.slots, night.epoch_s, args.method)
+    stage = int(night.stages[epoch])
+    neighbours = neighbour_relevance(
+        backend, night.embeddings, epoch, stage if stage >= 0 else None
+    )
+    path = write_explanation_figure(
+        args.out, study, backend.render_config, night, epoch, shown, neighbours
+    )
+    shares = sorted(shown.per_signal().items(), key=lambda item: -item[1])[:3]
+    start, end = shown.top_seconds
+    print(f"wrote {path}")
+    print(
+        f"epoch {args.epoch}: {', '.join(f'{slot} {share:.0%}' for slot, share in shares)}; "
+        f"strongest patch {shown.top_cell[0]} {start:g}-{end:g} s"
+    )
+    helpers = ", ".join(f"{e + 1} ({d:+.2f})" for e, d in neighbours.strongest(3))
+    print(f"neighbours that supported it most: {helpers}")
+    return 0
+
+
+def _add_explain(sub: argparse._SubParsersAction) -> None:
+    from sleepvit.explain import METHODS
+
+    p = sub.add_parser(
+        "explain",
+        parents=[CHANNEL_MAP],
+        help="where the model looked in one epoch: a 1920 x 1080 technician picture (PNG)",
+        description="Score the night, then draw epoch N as the technician screen with the "
+        "relevance of each signal x 2-s patch laid over the signals, the relevance per signal "
+        "and per second, the neighbouring epochs that moved the sequence model's decision and "
+        "the stage probabilities. rollout (default) needs no torch; ig and occlusion use "
+        "captum (train extra).",
+    )
+    p.add_argument("night", help="EDF, EDF+ or BDF recording (opened read-only)")
+    p.add_argument(
+        "--epoch", type=int, required=True, metavar="N", help="epoch, counted from 1 as in the CSV"
+    )
+    p.add_argument("--method", choices=METHODS, default="rollout", help="how relevance is made")
+    p.add_argument("--out", required=True, metavar="FIG.png", help="picture to write")
+    p.add_argument("--weights", metavar="DIR", help="weights folder (default: demo weights)")
+    _add_backend(p, default="onnx-int8", help="model runtime for scoring and the rollout")
+    p.set_defaults(handler=_cmd_explain)
+
+
 BENCH_TARGETS: dict[str, str] = {
     "models": "sleepvit.bench.models",
     "load": "sleepvit.bench.load",
@@ -102,6 +171,7 @@ BENCH_TARGETS: dict[str, str] = {
     "simulate": "sleepvit.bench.simulate",
     "train": "sleepvit.bench.train",
     "gui": "sleepvit.bench.gui",
+    "explain": "sleepvit.bench.explain",
 }
 """Benchmark name -> module whose ``run(args) -> int`` runs it (see ``sleepvit.bench``)."""
 
@@ -293,6 +363,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         deidentify=args.deidentify,
         overwrite=args.overwrite,
         jobs=args.jobs,
+        explain=args.explain,
     )
     try:
         outcomes = score_batch(jobs, options)
@@ -359,6 +430,12 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
         help="leave patient name, ID, birthdate, file name and date out of the outputs",
     )
     p.add_argument("--overwrite", action="store_true", help="rescore nights already scored")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="also write STEM.relevance.npz: every epoch's relevance grid, the scores and the "
+        "review queue, for the GUI",
+    )
     p.set_defaults(handler=_cmd_score)
 
 
@@ -570,6 +647,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_inspect(sub)
     _add_simulate(sub)
     _add_render(sub)
+    _add_explain(sub)
     _add_bench(sub)
     _add_train(sub)
     _add_evaluate(sub)

@@ -10,6 +10,8 @@
                            warnings
 ``STEM.report.pdf``        the clinical report (:mod:`sleepvit.report.pdf`)
 ``STEM.hypnogram.png``     the hypnogram with its confidence strip
+``STEM.relevance.npz``     with explanations: relevance grids, scores, embeddings, review
+                           queue (:mod:`sleepvit.explain.night` lists the keys)
 =========================  ==================================================================
 
 Each file is written atomically into a hidden staging folder next to the outputs, and the
@@ -38,6 +40,8 @@ import numpy as np
 
 from sleepvit import __version__
 from sleepvit.errors import OutputError
+from sleepvit.explain import NightExplanation, Reason, ReviewQueue
+from sleepvit.explain.night import SUFFIX as RELEVANCE_SUFFIX
 from sleepvit.hypnogram import STAGE_CODE, STAGES, Hypnogram
 from sleepvit.io.atomic import atomic_open
 from sleepvit.io.hypnograms import write_hypnogram
@@ -56,7 +60,9 @@ OUTPUT_SUFFIXES: dict[str, str] = {
     "png": ".hypnogram.png",
     "summary": ".summary.json",
 }
-"""Output kind -> file name suffix after ``STEM``."""
+"""Output kind -> file name suffix after ``STEM`` (every night)."""
+EXPLANATION = "relevance"
+"""The output kind of ``STEM.relevance.npz``, written when a night is scored with explanations."""
 
 ANONYMOUS_DATE = datetime(1985, 1, 1)
 """The start date EDF+ prescribes for de-identified files; clock times are kept."""
@@ -69,8 +75,9 @@ class ScoredNight:
     study: Study
     hypnogram: Hypnogram
     stats: SleepStatistics
-    flagged: np.ndarray
-    """Epoch indices flagged for review (low confidence)."""
+    flagged: np.ndarray | ReviewQueue
+    """The review queue (:func:`~sleepvit.explain.queue.review_queue`), or plain epoch indices
+    flagged for review."""
     model: dict
     """``name``, ``version``, ``backend`` and ``weights`` (folder)."""
     lights: dict = field(default_factory=dict)
@@ -85,20 +92,42 @@ class ScoredNight:
     the AI's stages beside the reviewed ones and the report names the changes."""
     quality: dict | None = None
     """The signal-quality summary (:meth:`sleepvit.io.quality.SignalQuality.to_dict`)."""
+    explanation: NightExplanation | None = None
+    """Every epoch's relevance, written as ``STEM.relevance.npz`` with the other files."""
 
 
-def output_paths(folder: str | Path, stem: str) -> dict[str, Path]:
+def output_paths(folder: str | Path, stem: str, explain: bool = False) -> dict[str, Path]:
     """Path of every output file of the night ``stem`` in ``folder``, by kind.
+
+    ``explain`` adds ``STEM.relevance.npz`` (kind :data:`EXPLANATION`).
 
     >>> output_paths("out", "night")["csv"].as_posix()
     'out/night.hypnogram.csv'
+    >>> output_paths("out", "night", explain=True)["relevance"].as_posix()
+    'out/night.relevance.npz'
     """
-    return {kind: Path(folder) / f"{stem}{suffix}" for kind, suffix in OUTPUT_SUFFIXES.items()}
+    suffixes = OUTPUT_SUFFIXES | ({EXPLANATION: RELEVANCE_SUFFIX} if explain else {})
+    return {kind: Path(folder) / f"{stem}{suffix}" for kind, suffix in suffixes.items()}
 
 
-def outputs_complete(folder: str | Path, stem: str) -> bool:
-    """True when every output file of ``stem`` exists in ``folder`` (the night can be skipped)."""
-    return all(path.is_file() for path in output_paths(folder, stem).values())
+def outputs_complete(folder: str | Path, stem: str, explain: bool = False) -> bool:
+    """True when every output file of ``stem`` exists in ``folder`` (the night can be skipped);
+    with ``explain``, its ``STEM.relevance.npz`` too."""
+    return all(path.is_file() for path in output_paths(folder, stem, explain).values())
+
+
+def _queue_summary(flagged) -> dict:
+    if not isinstance(flagged, ReviewQueue):
+        return {"flagged_epochs": len(flagged)}
+    return {
+        "flagged_epochs": len(flagged),
+        "review_queue": {
+            "epochs": len(flagged),
+            "coverage": flagged.coverage,
+            "ranking": flagged.ranking,
+            "reasons": {reason.name.lower(): flagged.count(reason) for reason in Reason},
+        },
+    }
 
 
 def night_summary(night: ScoredNight, deidentify: bool = False) -> dict:
@@ -125,14 +154,13 @@ def night_summary(night: ScoredNight, deidentify: bool = False) -> dict:
         },
         "epochs": len(hyp),
         "stage_epochs": {
-            name: int(np.count_nonzero(hyp.stages == STAGE_CODE[name]))
-            for name in (*STAGES, "UNS")
+            name: int(np.count_nonzero(hyp.stages == STAGE_CODE[name])) for name in (*STAGES, "UNS")
         },
         "metrics": night.stats.to_dict(),
         "confidence": {
             "mean": hyp.mean_confidence(),
             "review_threshold": REVIEW_THRESHOLD,
-            "flagged_epochs": len(night.flagged),
+            **_queue_summary(night.flagged),
         },
         "quality": night.quality,
         "reference": night.reference,
@@ -203,14 +231,17 @@ def write_night_outputs(
             f"cannot write to {folder} ({exc.strerror}); choose another output folder", folder
         ) from exc
     try:
-        staged = output_paths(staging, stem)
+        explain = night.explanation is not None
+        staged = output_paths(staging, stem, explain)
         started = time.perf_counter()
         _write_files(night, staged, deidentify)
+        if explain:
+            night.explanation.save(staged[EXPLANATION])
         night.timings_s["outputs"] = time.perf_counter() - started
         with atomic_open(staged["summary"], encoding="utf-8") as handle:
             json.dump(night_summary(night, deidentify), handle, indent=1)
             handle.write("\n")
-        final = output_paths(folder, stem)
+        final = output_paths(folder, stem, explain)
         for kind, path in staged.items():
             os.replace(path, final[kind])
         return final

@@ -44,6 +44,7 @@ def score_study(
     scorer: Backend,
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
+    relevance: bool = False,
 ) -> tuple[Hypnogram, NightScores]:
     """Stages of a loaded night with ``scorer`` (see :func:`load_backend`).
 
@@ -57,7 +58,9 @@ def score_study(
     ``progress`` is called after every block of epochs rendered and run through EpochViT;
     ``cancelled()`` is asked before every block, and :class:`~sleepvit.errors.Cancelled` is
     raised when it says True. The seconds of each stage (``render``, ``epoch_vit``,
-    ``sequence``) are kept in ``hypnogram.metadata["timings_s"]``.
+    ``sequence``) are kept in ``hypnogram.metadata["timings_s"]``. ``relevance`` also keeps
+    every epoch's attention rollout (``NightScores.relevance``, for :mod:`sleepvit.explain`;
+    0 for epochs not scored), taken from the same EpochViT pass.
 
     >>> hypnogram, _ = score_study(load_study("night.edf"), load_backend())  # doctest: +SKIP
     >>> sorted(hypnogram.metadata["timings_s"])                              # doctest: +SKIP
@@ -96,10 +99,15 @@ def score_study(
     vit = scorer.config.epoch_vit
     logits = np.full((n, vit.n_classes), np.nan, np.float32)
     embeddings = np.zeros((n, vit.dim), np.float32)
+    rollout = np.zeros((n, vit.n_slots, vit.n_cols), np.float32) if relevance else None
     for first in range(0, n, MODEL_BLOCK):
         check()
         block = np.flatnonzero(scorable[first : first + MODEL_BLOCK]) + first
-        if block.size:
+        if block.size and relevance:
+            logits[block], embeddings[block], rollout[block] = scorer.epoch_outputs_with_rollout(
+                images[position[block]], present[block], config
+            )
+        elif block.size:
             logits[block], embeddings[block] = scorer.epoch_outputs(
                 images[position[block]], present[block], config
             )
@@ -128,7 +136,7 @@ def score_study(
         },
         reasons=quality.reasons(),
     )
-    return hypnogram, NightScores(epoch_vit, sequence)
+    return hypnogram, NightScores(epoch_vit, sequence, embeddings, rollout)
 
 
 def score_night(

@@ -29,6 +29,7 @@ from datetime import time as clock_time
 from pathlib import Path
 
 from sleepvit.errors import Cancelled, HypnogramError, SleepVitError
+from sleepvit.explain import NightExplanation, review_queue
 from sleepvit.hypnogram import Hypnogram
 from sleepvit.io import find_hypnogram, load_study, read_hypnogram
 from sleepvit.metrics.agreement import agreement
@@ -36,7 +37,6 @@ from sleepvit.metrics.sleep import sleep_statistics
 from sleepvit.models.backends import Backend
 from sleepvit.outputs import ScoredNight, write_night_outputs
 from sleepvit.pipeline import Progress, score_study, summarize
-from sleepvit.report.review import low_confidence_epochs
 from sleepvit.study import Study
 
 
@@ -69,7 +69,8 @@ class ScoreOptions:
     """How to score every night of a batch (the options of ``sleepvit score``).
 
     ``backend`` and ``weights`` choose the scorer, ``jobs`` and ``overwrite`` steer a batch
-    (:func:`sleepvit.batch.score_batch`); the others apply to each night.
+    (:func:`sleepvit.batch.score_batch`); the others apply to each night. ``explain`` also
+    writes each night's relevance grids, scores and review queue (``STEM.relevance.npz``).
     """
 
     backend: str = "onnx-int8"
@@ -80,6 +81,7 @@ class ScoreOptions:
     deidentify: bool = False
     overwrite: bool = False
     jobs: int = 1
+    explain: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,9 @@ def score_recording(
     study = load_study(job.path, channel_map=options.channel_map)
     timings = {"load": time.perf_counter() - started}
     notify("loaded", study.n_epochs)
-    hypnogram, _ = score_study(study, scorer, progress=notify, cancelled=stop)
+    hypnogram, scores = score_study(
+        study, scorer, progress=notify, cancelled=stop, relevance=options.explain
+    )
     timings |= hypnogram.metadata["timings_s"]
     off_s, on_s = lights_offsets(study.start, options.lights_off, options.lights_on)
     try:
@@ -189,7 +193,7 @@ def score_recording(
         study=study,
         hypnogram=hypnogram,
         stats=stats,
-        flagged=low_confidence_epochs(hypnogram),
+        flagged=review_queue(scores.sequence, scores.epoch_vit, hypnogram.stages),
         model={
             "name": scorer.model_name,
             "version": scorer.config.version,
@@ -205,6 +209,11 @@ def score_recording(
         reference=reference_agreement(job.path, study, hypnogram, warnings),
         warnings=warnings,
         quality=hypnogram.metadata.get("quality"),
+        explanation=(
+            NightExplanation.from_scores(scores, hypnogram.stages, scorer, study)
+            if options.explain
+            else None
+        ),
     )
     if stop():
         raise Cancelled(f"scoring {job.path} was cancelled; nothing was written")

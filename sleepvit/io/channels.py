@@ -437,8 +437,7 @@ def choose_channels(
             shown = ", ".join(c.label for c in others[:3]) + (" …" if len(others) > 3 else "")
             reason += f", preferred over {shown}"
         alternatives = tuple(
-            SlotChoice(slot, c.indices, c.label, c.derivation_note or "alias match")
-            for c in others
+            SlotChoice(slot, c.indices, c.label, c.derivation_note or "alias match") for c in others
         )
         # Rank, electrode order and stored/derived equal: the same derivation again.
         equivalents = sum(1 for c in others if c.key[:-1] == best.key[:-1])

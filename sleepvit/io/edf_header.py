@@ -353,9 +353,7 @@ def _parse_header(
         )
     for encoding, fields_read in not_ascii.items():
         shown = ", ".join(fields_read[:4]) + (" …" if len(fields_read) > 4 else "")
-        notes.append(
-            f"header text is not ASCII, which EDF requires; read as {encoding}: {shown}"
-        )
+        notes.append(f"header text is not ASCII, which EDF requires; read as {encoding}: {shown}")
     return EdfHeader(
         path=path,
         file_format=file_format,

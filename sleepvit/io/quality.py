@@ -164,9 +164,7 @@ def epoch_problems(
         rows = _epoch_rows(signal, first, min(first + _CHUNK_EPOCHS, n_epochs))
         if rows.shape[1] == 0:
             continue
-        problems[first : first + len(rows)] = _chunk_problems(
-            signal, rows, notch_hz, check_mains
-        )
+        problems[first : first + len(rows)] = _chunk_problems(signal, rows, notch_hz, check_mains)
     return problems
 
 
@@ -372,9 +370,7 @@ class SignalQuality:
             )
         unreadable = int((~self.scorable & ~self.no_data).sum())
         if unreadable:
-            lines.append(
-                f"{unreadable} of {n} epochs have no usable EEG; they are unscored (UNS)"
-            )
+            lines.append(f"{unreadable} of {n} epochs have no usable EEG; they are unscored (UNS)")
         return lines
 
     def to_dict(self) -> dict:

@@ -2,7 +2,8 @@
 
 Page 1: header (patient, study, model, scoring date), hypnogram with the model's confidence
 strip, sleep statistics, stage distribution, the AI disclaimer and signature lines.
-Page 2: epochs flagged for review and the channels the model read.
+Page 2: the review queue (:mod:`sleepvit.explain.queue`: why each epoch is there, and what
+share of the night it covers) and the channels the model read.
 Page 3, for a night a technician reviewed (``review``): the epochs they changed, AI stage →
 reviewed stage; page 1 then names the reviewer and the sign-off date.
 
@@ -20,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from sleepvit import __version__
+from sleepvit.explain.queue import REASON_SHORT, REASON_TEXT, ReviewQueue
 from sleepvit.hypnogram import Hypnogram, stage_name
 from sleepvit.io.atomic import atomic_path
 from sleepvit.metrics.sleep import SleepStatistics
@@ -68,7 +70,7 @@ def write_report(
     hypnogram: Hypnogram,
     stats: SleepStatistics,
     study_info: dict,
-    flagged_epochs: Sequence[int],
+    flagged_epochs: Sequence[int] | ReviewQueue,
     model_info: dict,
     deidentify: bool = False,
     review_threshold: float = REVIEW_THRESHOLD,
@@ -77,10 +79,11 @@ def write_report(
     """Write the two-page A4 report of one scored night to ``path``, atomically.
 
     ``study_info``: see :func:`study_info` (missing keys print as "—"). ``flagged_epochs``:
-    epoch indices to list for review, e.g. from
-    :func:`~sleepvit.report.review.low_confidence_epochs`; if more than fit on page 2, the
-    least confident are listed. ``model_info``: ``name`` and ``version``, optionally
-    ``scored_at`` (datetime; default now) and ``backend`` (shown in the page footer).
+    the night's :class:`~sleepvit.explain.queue.ReviewQueue` (page 2 says why each epoch is
+    queued and what share of the night the queue covers), or plain epoch indices; if more than
+    fit on page 2, the first of the queue (or the least confident) are listed. ``model_info``:
+    ``name`` and ``version``, optionally ``scored_at`` (datetime; default now) and
+    ``backend`` (shown in the page footer).
 
     ``deidentify=True`` leaves out the patient's name, ID and birthdate, and also the file
     name and recording date, which often carry them; clock times stay.
@@ -105,14 +108,15 @@ def write_report(
     model = f"{model_info.get('name', '—')} {model_info.get('version', '')}".strip()
     backend = f" ({model_info['backend']})" if model_info.get("backend") else ""
     footer = f"SleepViT {__version__}  ·  {info['file_name']}  ·  model {model}{backend}"
-    flagged = describe_epochs(hypnogram, flagged_epochs)
+    queue = flagged_epochs if isinstance(flagged_epochs, ReviewQueue) else None
+    flagged = describe_epochs(hypnogram, queue.epochs if queue else flagged_epochs)
 
     with report_style(**{"pdf.fonttype": 42}):
         pages = [
             _summary_page(
-                hypnogram, stats, info, model, scored_at, flagged, review_threshold, review
+                hypnogram, stats, info, model, scored_at, flagged, review_threshold, review, queue
             ),
-            _review_page(hypnogram, info, flagged, review_threshold),
+            _review_page(hypnogram, info, flagged, review_threshold, queue),
         ]
         if review is not None:
             pages.append(_changes_page(hypnogram, info, review))
@@ -137,7 +141,7 @@ def write_report(
 # ---------------------------------------------------------------- page 1
 
 
-def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold, review) -> Figure:
+def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold, review, queue) -> Figure:
     fig = Figure(figsize=(PAGE_W, PAGE_H))
     y = _title(fig, "Polysomnography — sleep staging report")
 
@@ -168,7 +172,12 @@ def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold, review
                 ("Model", model),
                 ("Scored on", f"{scored_at:%Y-%m-%d %H:%M}"),
                 ("Epochs", f"{len(hyp)} × {hyp.epoch_s:g} s"),
-                ("For review", f"{len(flagged)} epochs (< {threshold:g})"),
+                (
+                    "For review",
+                    f"{len(flagged)} epochs ({queue.coverage:.0%} of the night)"
+                    if queue is not None
+                    else f"{len(flagged)} epochs (< {threshold:g})",
+                ),
             ]
             + (
                 [
@@ -333,7 +342,7 @@ def _sign_off(fig: Figure, y: float, review: TechnicianReview | None = None) -> 
 # ---------------------------------------------------------------- page 2
 
 
-def _review_page(hyp: Hypnogram, info: dict, flagged, threshold: float) -> Figure:
+def _review_page(hyp: Hypnogram, info: dict, flagged, threshold: float, queue) -> Figure:
     fig = Figure(figsize=(PAGE_W, PAGE_H))
     y = _title(fig, "Epochs flagged for review", subtitle=info["file_name"])
 
@@ -357,22 +366,45 @@ def _review_page(hyp: Hypnogram, info: dict, flagged, threshold: float) -> Figur
         y += per_column * _ROW_H + 0.35
 
     y = _quality_section(fig, y, hyp.metadata.get("quality"))
-    y = _section(fig, y, f"Low-confidence epochs (confidence < {threshold:g})")
+    heading = (
+        "Review queue"
+        if queue is not None
+        else f"Low-confidence epochs (confidence < {threshold:g})"
+    )
+    y = _section(fig, y, heading)
+    if queue is not None:
+        legend = "; ".join(f"{REASON_SHORT[r]} = {REASON_TEXT[r]}" for r in REASON_TEXT)
+        lines = (
+            f"The queue covers {queue.coverage:.1%} of the night's scored epochs "
+            f"({len(queue)} of {queue.n_scored}), the most doubtful first.",
+            f"Why: {legend} (confidence below {queue.threshold:g}).",
+        )
+        for line in lines:
+            fig.text(_fx(MARGIN), _fy(y), line, fontsize=7, color=_MUTED)
+            y += 0.17
+        y += 0.05
     per_column = int((PAGE_H - MARGIN - 0.6 - y - 0.3) / _ROW_H) - 1
     capacity = 2 * per_column
     if not flagged:
         note = (
-            f"No epoch was scored with confidence below {threshold:g}."
+            "No epoch needs review first."
+            if queue is not None
+            else f"No epoch was scored with confidence below {threshold:g}."
             if hyp.probabilities is not None
             else "Manual scoring: there is no model confidence to review."
         )
     elif len(flagged) > capacity:
+        first = "most doubtful" if queue is not None else "least confident"
         note = (
-            f"The {capacity} least confident of {len(flagged)} flagged epochs, in time order; "
+            f"The {capacity} {first} of {len(flagged)} flagged epochs, in time order; "
             "all epochs and their confidence are in the hypnogram CSV."
         )
-        least_confident = sorted(flagged, key=lambda f: f.confidence or 0.0)[:capacity]
-        flagged = sorted(least_confident, key=lambda f: f.epoch)
+        if queue is not None:
+            shown = {int(e) for e in queue.epochs[:capacity]}
+            flagged = [f for f in flagged if f.epoch in shown]
+        else:
+            least_confident = sorted(flagged, key=lambda f: f.confidence or 0.0)[:capacity]
+            flagged = sorted(least_confident, key=lambda f: f.epoch)
     else:
         note = f"{len(flagged)} epochs, in time order: please check them on the recording first."
     fig.text(_fx(MARGIN), _fy(y), note, fontsize=8, color=_INK)
@@ -385,11 +417,17 @@ def _review_page(hyp: Hypnogram, info: dict, flagged, threshold: float) -> Figur
             f.stage,
             _prob(f.confidence),
             f"{f.runner_up} ({_prob(f.runner_up_probability)})" if f.runner_up else "—",
+            *([" ".join(queue.why(f.epoch, short=True))] if queue is not None else []),
         )
         for f in flagged
     ]
-    header = ("Epoch", "Time", "Stage", "Confidence", "Runner-up")
-    _epoch_columns(fig, y, per_column, header, [0.5, 0.75, 0.5, 0.8, 0.9], rows)
+    if queue is None:
+        header = ("Epoch", "Time", "Stage", "Confidence", "Runner-up")
+        widths = [0.5, 0.75, 0.5, 0.8, 0.9]
+    else:
+        header = ("Epoch", "Time", "Stage", "Conf.", "Runner-up", "Why")
+        widths = [0.45, 0.68, 0.42, 0.45, 0.72, 0.73]
+    _epoch_columns(fig, y, per_column, header, widths, rows)
     return fig
 
 
@@ -444,7 +482,7 @@ def _epoch_columns(fig: Figure, y: float, per_column: int, header, widths, rows)
                 widths,
                 header,
                 chunk,
-                aligns=("right", "left", "left", "right", "left"),
+                aligns=("right", "left", "left", "right", "left", "left")[: len(widths)],
             )
 
 

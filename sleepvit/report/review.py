@@ -1,5 +1,9 @@
-"""Which epochs a technician should look at first (the ones the model was unsure about), and
-what a technician's review of the AI scoring changed."""
+"""Which epochs the report lists for review, and what a technician's review of the AI scoring
+changed.
+
+Which epochs are flagged is the review queue's business (:mod:`sleepvit.explain.queue`, the
+same queue the GUI walks through); :func:`low_confidence_epochs` is its confidence part alone.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,8 @@ from datetime import datetime
 
 import numpy as np
 
+from sleepvit.explain.queue import REVIEW_THRESHOLD
 from sleepvit.hypnogram import STAGES, UNS, Hypnogram, stage_name
-
-REVIEW_THRESHOLD = 0.6
-"""Epochs whose chosen stage has a probability below this are flagged for review."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""Which neighbouring epochs moved the sequence model's decision, by occluding them.
+
+An epoch's stage is the mean, over the stride-1 windows of ``context`` epochs that contain it,
+of the SequenceTransformer's probabilities (:func:`~sleepvit.models.backends.window_probabilities`).
+Occluding neighbour ``e + d`` means masking it in every one of those windows, as the padding
+beyond a night's ends is masked, and scoring the epoch again: the drop of the probability of
+the stage scored is that neighbour's relevance. Positive: the neighbour supported the stage
+(REM before and after a REM epoch); negative: it argued against it. Torch-free: the windows run
+in whatever backend scored the night, in one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sleepvit.models.backends import softmax
+
+
+@dataclass(frozen=True)
+class NeighbourRelevance:
+    """How much each neighbour of ``epoch`` moved its stage probability.
+
+    Examples
+    --------
+    >>> r = NeighbourRelevance(5, 2, np.array([-2, -1, 1, 2]), np.array([0.0, 0.3, 0.1, -0.05]))
+    >>> r.strongest(2)
+    [(4, 0.3), (6, 0.1)]
+    """
+
+    epoch: int
+    stage: int
+    """Stage code whose probability is measured (the one scored)."""
+    offsets: np.ndarray
+    """Neighbour positions relative to ``epoch`` (−(L−1) … L−1, 0 left out, inside the night)."""
+    delta: np.ndarray
+    """Probability of ``stage`` with all neighbours minus without that one."""
+
+    def strongest(self, k: int = 3) -> list[tuple[int, float]]:
+        """The ``k`` neighbours (epoch index, delta) that supported the stage most."""
+        order = np.argsort(-self.delta, kind="stable")[:k]
+        return [(self.epoch + int(self.offsets[i]), float(self.delta[i])) for i in order]
+
+    def by_offset(self, reach: int) -> np.ndarray:
+        """Deltas at offsets −reach … reach (0 and neighbours outside the night are 0)."""
+        values = np.zeros(2 * reach + 1, np.float32)
+        inside = np.abs(self.offsets) <= reach
+        values[self.offsets[inside] + reach] = self.delta[inside]
+        return values
+
+
+def neighbour_relevance(
+    backend, embeddings: np.ndarray, epoch: int, stage: int | None = None
+) -> NeighbourRelevance:
+    """Relevance of every neighbour that shares a window with ``epoch`` (see module docstring).
+
+    ``backend``: a loaded :func:`~sleepvit.models.backends.load_backend`; ``embeddings``: the
+    night's EpochViT embeddings ``[n, D]`` (``NightScores.embeddings``, or the ``embeddings``
+    of a ``STEM.relevance.npz``); ``stage``: the stage code to measure (default: the one the
+    sequence model chooses for ``epoch``).
+
+    >>> r = neighbour_relevance(load_backend(), scores.embeddings, 120)     # doctest: +SKIP
+    >>> r.strongest(1)                                                     # doctest: +SKIP
+    [(121, 0.21)]
+    """
+    embeddings = np.asarray(embeddings, np.float32)
+    n = len(embeddings)
+    if not 0 <= epoch < n:
+        raise ValueError(f"epoch {epoch} is outside the night's {n} epochs")
+    context = backend.config.sequence.context
+    pad = context // 2
+    padded = np.zeros((n + 2 * pad, embeddings.shape[1]), np.float32)
+    padded[pad : pad + n] = embeddings
+    real = np.zeros(n + 2 * pad, bool)
+    real[pad : pad + n] = True
+    # Windows (by first padded index) that contain the epoch, and its position in each.
+    centre = epoch + pad
+    starts = np.arange(max(0, centre - context + 1), min(centre, n + 2 * pad - context) + 1)
+    positions = centre - starts
+    windows = np.stack([padded[s : s + context] for s in starts])
+    valid = np.stack([real[s : s + context] for s in starts])
+    offsets = np.array(
+        [d for d in range(-(context - 1), context) if d and 0 <= epoch + d < n], np.int64
+    )
+    # One batch: the windows as they are, then once more per neighbour with it masked.
+    masked = np.repeat(valid[None], len(offsets) + 1, axis=0)
+    for i, d in enumerate(offsets, start=1):
+        position = positions + d
+        inside = (position >= 0) & (position < context)
+        masked[i, np.flatnonzero(inside), position[inside]] = False
+    batch = np.broadcast_to(windows, (len(offsets) + 1, *windows.shape))
+    logits = backend.window_logits(
+        batch.reshape(-1, context, windows.shape[-1]), masked.reshape(-1, context)
+    )
+    logits = logits.reshape(len(offsets) + 1, len(starts), context, -1)
+    at_epoch = logits[:, np.arange(len(starts)), positions]  # [variants, windows, classes]
+    probabilities = softmax(at_epoch, backend.temperature).mean(axis=1)
+    if stage is None:
+        stage = int(probabilities[0].argmax())
+    delta = probabilities[0, stage] - probabilities[1:, stage]
+    return NeighbourRelevance(int(epoch), int(stage), offsets, delta.astype(np.float32))
