@@ -6,7 +6,7 @@ from import_contracts import REPO, lint
 
 # One module per contract that breaks it, added to a copy of the package.
 BREAKERS = {
-    "gui -> (pipeline, explain, report) -> (models, rendering) -> io": (
+    "gui -> (pipeline, report) -> explain -> (models, rendering) -> io": (
         "sleepvit/io/probe_layers.py",
         "import sleepvit.pipeline\n",
     ),
@@ -43,3 +43,12 @@ def test_breaking_any_contract_fails_the_check():
     assert len(broken) == len(BREAKERS), report
     for name in BREAKERS:
         assert any(line.startswith(name) for line in broken), f"{name!r} not broken:\n{report}"
+
+
+def test_explain_reaches_torch_only_through_its_captum_door():
+    code, report = lint(extra_modules={"sleepvit/explain/probe_torch.py": "import torch\n"})
+    broken = [line for line in report.splitlines() if " BROKEN" in line]
+    assert code == 1
+    assert [line.split(" BROKEN")[0] for line in broken] == [
+        "the scoring runtime imports no torch, timm or captum"
+    ], report
