@@ -111,11 +111,12 @@ def evaluate(
     cache = RenderCache(cache_dir or default_cache_dir(), scorer.render_config, channel_map)
 
     truths, predicted, sequence_probs, per_night = [], {k: [] for k in OUTPUTS}, [], []
+    signal_relevance = []
     for record in tqdm(records, desc="evaluate", unit="night"):
         night = cache.load(record)
         labels = trim_wake(night.labels, trim_wake_minutes)
         # A private copy: torch refuses to wrap the read-only cache memory map.
-        scores = scorer.score(np.array(night.images), night.present, cache.config)
+        scores = scorer.score(np.array(night.images), night.present, cache.config, relevance=True)
         row = {"night": record.name, "subject": record.subject, "epochs": len(night)}
         for key, probs in zip(OUTPUTS, (scores.epoch_vit, scores.sequence), strict=True):
             pred = probs.argmax(axis=1)
@@ -129,6 +130,7 @@ def evaluate(
                 }
         truths.append(labels)
         sequence_probs.append(scores.sequence)
+        signal_relevance.append(scores.relevance.sum(axis=2))
         per_night.append(row)
 
     truth = np.concatenate(truths)
@@ -141,11 +143,35 @@ def evaluate(
         "data": str(data),
         "split": split or "all",
         "trim_wake_minutes": trim_wake_minutes,
+        "relevance_by_stage": relevance_by_stage(
+            np.concatenate(signal_relevance), truth, scorer.render_config.slots
+        ),
     }
     if out is not None:
         out = Path(out)
         _write(metrics, per_night, out)
     return Evaluation(metrics, per_night, out)
+
+
+def relevance_by_stage(per_signal: np.ndarray, truth: np.ndarray, slots) -> dict:
+    """Mean relevance share of each signal over the epochs of each true stage.
+
+    ``per_signal``: ``[n, slots]`` (each epoch's relevance grid summed over time); ``truth``:
+    the expert's stage codes (``UNS`` epochs are left out). A stage without epochs is absent.
+
+    >>> relevance_by_stage(np.array([[0.8, 0.2], [0.4, 0.6]]), np.array([2, 2]), ("A", "B"))
+    {'N2': {'A': 0.6, 'B': 0.4, 'epochs': 2}}
+    """
+    from sleepvit.hypnogram import STAGES
+
+    table = {}
+    for code, stage in enumerate(STAGES):
+        chosen = truth == code
+        if chosen.any():
+            means = per_signal[chosen].mean(axis=0)
+            table[stage] = {slot: round(float(v), 4) for slot, v in zip(slots, means, strict=True)}
+            table[stage]["epochs"] = int(chosen.sum())
+    return table
 
 
 def _write(metrics: dict, per_night: list[dict], out: Path) -> None:

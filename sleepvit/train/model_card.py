@@ -39,6 +39,57 @@ def _metrics_table(evaluation: dict) -> list[str]:
     return rows
 
 
+AASM_FEATURES = {
+    "W": ("EEG_O", "EOG_L", "EOG_R", "EMG_CHIN"),
+    "N1": ("EEG_C", "EEG_O", "EOG_L", "EOG_R"),
+    "N2": ("EEG_C", "EEG_F"),
+    "N3": ("EEG_F",),
+    "REM": ("EOG_L", "EOG_R", "EMG_CHIN"),
+}
+"""Where the AASM rules look for each stage: occipital alpha, blinks and chin tone in W; theta,
+vertex waves and slow eye movements in N1; central spindles and K-complexes in N2; frontal slow
+waves in N3; rapid eye movements and low chin tone in REM."""
+AASM_TEXT = {
+    "W": "occipital alpha, blinks, chin tone",
+    "N1": "theta, vertex waves, slow eye movements",
+    "N2": "central spindles, K-complexes",
+    "N3": "frontal slow waves > 75 µV",
+    "REM": "rapid eye movements, low chin tone",
+}
+
+
+def _relevance_section(evaluation: dict) -> list[str]:
+    """What drives each stage on the held-out nights, set against the AASM rules."""
+    table = evaluation.get("relevance_by_stage")
+    if not table:
+        return []
+    rows = [
+        "| stage | epochs | top signals (share of relevance) | AASM looks at | AASM in top 3 |",
+        "|---|---:|---|---|---:|",
+    ]
+    for stage, shares in table.items():
+        ranked = sorted(((v, k) for k, v in shares.items() if k != "epochs"), reverse=True)
+        top = [slot for _, slot in ranked[:3]]
+        expected = AASM_FEATURES[stage]
+        hits = sum(slot in expected for slot in top)
+        listed = ", ".join(f"{slot} {share:.0%}" for share, slot in ranked[:3])
+        rows.append(
+            f"| {stage} | {shares['epochs']} | {listed} | {AASM_TEXT[stage]} | "
+            f"{hits} of {min(3, len(expected))} |"
+        )
+    return [
+        "## What drives each stage",
+        "",
+        "Mean share of EpochViT's attention-rollout relevance per signal over the held-out "
+        "epochs of each true stage (`sleepvit evaluate … --model-card` recomputes it with the "
+        "weights), set against where the AASM rules look. Rollout shows what the model read, "
+        "not which way it pushed the stage; `sleepvit bench explain` adds occlusion per stage.",
+        "",
+        *rows,
+        "",
+    ]
+
+
 def model_card(config: dict, evaluation: dict) -> str:
     """Markdown of the card from a weights ``config.json`` and an ``evaluation.json``.
 
@@ -112,6 +163,7 @@ def model_card(config: dict, evaluation: dict) -> str:
         f"| validation, after scaling | {format_score(validation.get('ece_after'))} |",
         f"| held-out nights, as shipped | {format_score(evaluation.get('ece'))} |",
         "",
+        *_relevance_section(evaluation),
         "## Limits",
         "",
         "- **These numbers say nothing about clinical accuracy.** Simulated stages are far "
