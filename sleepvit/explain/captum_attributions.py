@@ -91,9 +91,7 @@ def attribute(
     check_render_config(backend.render_config, drawn_with, backend.folder)
     config = backend.config.epoch_vit
     images = np.asarray(images, np.uint8)
-    present = np.ascontiguousarray(
-        np.broadcast_to(np.asarray(present, bool), (len(images), config.n_slots))
-    )
+    present = np.array(np.broadcast_to(np.asarray(present, bool), (len(images), config.n_slots)))
     model = _model(backend)
     inputs = torch.from_numpy(images.astype(np.float32))
     mask = torch.from_numpy(present)

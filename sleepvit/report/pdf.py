@@ -109,7 +109,7 @@ def write_report(
     backend = f" ({model_info['backend']})" if model_info.get("backend") else ""
     footer = f"SleepViT {__version__}  ·  {info['file_name']}  ·  model {model}{backend}"
     queue = flagged_epochs if isinstance(flagged_epochs, ReviewQueue) else None
-    flagged = describe_epochs(hypnogram, queue.epochs if queue else flagged_epochs)
+    flagged = describe_epochs(hypnogram, queue.epochs if queue is not None else flagged_epochs)
 
     with report_style(**{"pdf.fonttype": 42}):
         pages = [
