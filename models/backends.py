@@ -237,6 +237,18 @@ class Backend:
         """
         return self.epoch_outputs_with_rollout(images, present, drawn_with)[2]
 
+    def gradient_relevance(
+        self, images: np.ndarray, present: np.ndarray, drawn_with: RenderConfig
+    ) -> np.ndarray:
+        """Gradient-weighted attention relevance ``[n, n_slots, n_cols]`` (Chefer et al. 2021)
+        of the stage EpochViT chooses for each epoch; each map sums to 1, absent slots are 0.
+
+        A forward and an explicit backward pass per epoch (about three forward passes of
+        cost): for the epochs on screen. The ONNX backends run
+        ``epoch_vit_relevance.fp32.onnx`` (:mod:`sleepvit.models.gradient_relevance`).
+        """
+        return self._batched(self._relevance, images, present, drawn_with)[1]
+
     def sequence_probabilities(
         self, embeddings: np.ndarray, keep: np.ndarray | None = None
     ) -> np.ndarray:
@@ -309,6 +321,9 @@ class Backend:
     def _epoch_vit_with_rollout(self, images: np.ndarray, present: np.ndarray):
         raise NotImplementedError
 
+    def _relevance(self, images: np.ndarray, present: np.ndarray):
+        raise NotImplementedError
+
     def _sequence(self, windows: np.ndarray, valid: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -327,6 +342,9 @@ class OnnxBackend(Backend):
         self.name = f"onnx-{precision}"
         self.epoch_vit = OnnxModel(folder, EPOCH_VIT, precision, config, threads)
         self.sequence = OnnxModel(folder, SEQUENCE, precision, config, threads)
+        self._threads = threads
+        self._relevance_model = None
+        """``epoch_vit_relevance.fp32.onnx``, opened the first time a map is asked for."""
 
     def _epoch_vit(self, images, present):
         feed = {"images": images, "present": present}
@@ -334,6 +352,15 @@ class OnnxBackend(Backend):
 
     def _epoch_vit_with_rollout(self, images, present):
         return self.epoch_vit.run({"images": images, "present": present})
+
+    def _relevance(self, images, present):
+        from sleepvit.models.onnx_runtime import RELEVANCE, OnnxModel
+
+        if self._relevance_model is None:
+            self._relevance_model = OnnxModel(
+                self.folder, RELEVANCE, "fp32", self.config, self._threads
+            )
+        return self._relevance_model.run({"images": images, "present": present})
 
     def _sequence(self, windows, valid):
         return self.sequence.run({"embeddings": windows, "valid": valid})[0]

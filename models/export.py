@@ -5,6 +5,9 @@ Writes next to ``config.json`` (names and tensor contract in
 
     epoch_vit.fp32.onnx  sequence.fp32.onnx   exported graphs, checked against torch
     epoch_vit.int8.onnx  sequence.int8.onnx   quantized with ONNX Runtime
+    epoch_vit_relevance.fp32.onnx             EpochViT with its explicit backward pass: the
+                                              gradient-weighted relevance map of one screen
+                                              (:mod:`sleepvit.models.gradient_relevance`)
 
 Two int8 recipes are built and measured on rendered simulated epochs, and the better one is
 kept (:func:`choose_quantization`): *dynamic* (activations quantized per batch at run time)
@@ -54,15 +57,18 @@ from sleepvit import __version__
 from sleepvit.errors import ModelError
 from sleepvit.io.atomic import atomic_path
 from sleepvit.models.backends import sliding_windows, softmax
+from sleepvit.models.gradient_relevance import GradientRelevanceGraph, autograd_relevance
 from sleepvit.models.onnx_runtime import (
     ARCHITECTURE_KEY,
     EPOCH_VIT,
     QUANTIZATION_KEY,
+    RELEVANCE,
     SEQUENCE,
     OnnxModel,
     architecture_of,
     epoch_vit_signature,
     onnx_filename,
+    relevance_signature,
     sequence_signature,
 )
 from sleepvit.models.parity import MIN_AGREEMENT
@@ -142,7 +148,38 @@ def export_fp32(artifacts: Artifacts, workdir: Path) -> dict[str, Path]:
         _set_metadata(path, _metadata(config, model, "none"))
         paths[model] = path
     _verify_fp32(artifacts, workdir, examples)
+    paths[RELEVANCE] = export_relevance(artifacts, workdir)
     return paths
+
+
+def export_relevance(artifacts: Artifacts, folder: Path) -> Path:
+    """Write ``folder/epoch_vit_relevance.fp32.onnx``, atomically, checked against autograd.
+
+    The graph's explicit backward pass must give the map torch's autograd gives (to 1e-4 of
+    a map that sums to 1) on epochs with an absent slot; otherwise nothing is written.
+    """
+    config = artifacts.config
+    feed = _example_inputs(artifacts)[EPOCH_VIT]
+    path = Path(folder) / onnx_filename(RELEVANCE, "fp32")
+    outputs = [spec.name for spec in relevance_signature(config).outputs]
+    with atomic_path(path) as tmp:
+        _export_graph(GradientRelevanceGraph(artifacts.epoch_vit), feed, outputs, tmp)
+        _set_metadata(tmp, _metadata(config, RELEVANCE, "none"))
+        reference = autograd_relevance(
+            artifacts.epoch_vit.eval(),
+            torch.from_numpy(feed["images"]),
+            torch.from_numpy(feed["present"]),
+        ).numpy()
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        (got,) = session.run(["relevance"], feed)
+        worst = float(np.abs(got - reference).max())
+        if not worst < 1e-4:
+            raise ModelError(
+                f"the exported relevance graph differs from autograd by {worst:.2g}; report it "
+                f"with the versions: SleepViT {__version__}, torch {torch.__version__}",
+                artifacts.folder,
+            )
+    return path
 
 
 def _metadata(config, model: str, quantization: str) -> dict[str, str]:
@@ -450,7 +487,7 @@ def export_int8(
         export_fp32(artifacts, work)
         calibration = rendered_simulated_epochs(config.render_config, calibration_seeds, hours)
         held_out = rendered_simulated_epochs(config.render_config, held_out_seeds, hours)
-        fp32_files = [onnx_filename(model, "fp32") for model in (EPOCH_VIT, SEQUENCE)]
+        fp32_files = [onnx_filename(model, "fp32") for model in (EPOCH_VIT, SEQUENCE, RELEVANCE)]
         int8_files = [onnx_filename(model, "int8") for model in (EPOCH_VIT, SEQUENCE)]
         feeds = {
             EPOCH_VIT: calibration,

@@ -13,6 +13,7 @@ import torch
 
 from sleepvit.models.artifacts import ArtifactConfig
 from sleepvit.models.backends import Backend
+from sleepvit.models.gradient_relevance import GradientRelevanceGraph
 from sleepvit.models.rollout import EpochViTGraph
 from sleepvit.models.torch_artifacts import load_artifacts
 
@@ -38,6 +39,12 @@ class TorchBackend(Backend):
     def _epoch_vit_with_rollout(self, images, present):
         with torch.inference_mode():
             graph = EpochViTGraph(self.artifacts.epoch_vit).eval()
+            outputs = graph(torch.tensor(images), torch.tensor(present))
+        return tuple(output.numpy() for output in outputs)
+
+    def _relevance(self, images, present):
+        with torch.inference_mode():
+            graph = GradientRelevanceGraph(self.artifacts.epoch_vit).eval()
             outputs = graph(torch.tensor(images), torch.tensor(present))
         return tuple(output.numpy() for output in outputs)
 

@@ -539,12 +539,16 @@ def _cmd_export_int8(args: argparse.Namespace) -> int:
     from sleepvit.errors import ModelError
 
     try:
-        from sleepvit.models.export import export_int8
+        from sleepvit.models.export import export_int8, export_relevance
+        from sleepvit.models.torch_artifacts import load_artifacts
     except ImportError as exc:
         raise ModelError(
             f"export-int8 needs the train extra ({exc.name} is not installed); "
             "pip install 'sleepvit[train]' on a training machine and export there"
         ) from exc
+    if args.relevance_only:
+        print(f"wrote {export_relevance(load_artifacts(args.weights), args.weights)}")
+        return 0
     report = export_int8(args.weights, method=args.method, threads=args.threads)
     print(report.format())
     return 0
@@ -557,8 +561,8 @@ def _add_export_int8(sub: argparse._SubParsersAction) -> None:
         description="Export EpochViT and the SequenceTransformer of WEIGHTS to ONNX, quantize "
         "them to int8 with ONNX Runtime (dynamic and static QDQ calibrated on rendered "
         "simulated epochs; the faster one that agrees with fp32 on >= 98 % of epochs is kept) "
-        "and write epoch_vit/sequence .fp32.onnx and .int8.onnx into WEIGHTS. Needs the train "
-        "extra.",
+        "and write epoch_vit/sequence .fp32.onnx and .int8.onnx into WEIGHTS, with "
+        "epoch_vit_relevance.fp32.onnx (gradient relevance maps). Needs the train extra.",
     )
     p.add_argument("weights", help="weights folder (config.json + safetensors)")
     p.add_argument(
@@ -568,6 +572,12 @@ def _add_export_int8(sub: argparse._SubParsersAction) -> None:
         help="int8 recipe; auto measures both and keeps the better (default)",
     )
     p.add_argument("--threads", type=int, default=2, help="CPU threads for the speed comparison")
+    p.add_argument(
+        "--relevance-only",
+        action="store_true",
+        help="only add epoch_vit_relevance.fp32.onnx (gradient relevance maps) to WEIGHTS, "
+        "leaving its other ONNX files as they are",
+    )
     p.set_defaults(handler=_cmd_export_int8)
 
 

@@ -31,6 +31,7 @@ TRACE_PX = (1400, 620)
 """The signal area: 30 s at 46.7 px/s, 11 rows of 56 px with the default montage."""
 METHOD_NAMES = {
     "rollout": "attention rollout",
+    "gradient": "gradient-weighted attention (Chefer et al. 2021)",
     "ig": "Integrated Gradients",
     "occlusion": "occlusion of each signal × 2-s patch",
 }

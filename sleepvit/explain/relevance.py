@@ -16,9 +16,11 @@ import numpy as np
 
 from sleepvit.rendering.config import RenderConfig
 
-METHODS: tuple[str, ...] = ("rollout", "ig", "occlusion")
-"""``rollout``: attention rollout (Abnar & Zuidema 2020) from the ONNX or torch graph, torch-free;
-``ig``: Integrated Gradients; ``occlusion``: each signal × 2-s patch blanked in turn (both
+METHODS: tuple[str, ...] = ("rollout", "gradient", "ig", "occlusion")
+"""``rollout``: attention rollout (Abnar & Zuidema 2020), output by the scoring graph itself, so
+a night's grids cost almost nothing; ``gradient``: gradient-weighted attention of the stage
+chosen (Chefer et al. 2021), from ``epoch_vit_relevance.fp32.onnx``, torch-free too;
+``ig``: Integrated Gradients; ``occlusion``: each signal × 2-s patch flattened in turn (both
 captum, need the ``train`` extra)."""
 
 
@@ -48,9 +50,10 @@ def relevance(
 
     ``backend`` is a loaded :func:`~sleepvit.models.backends.load_backend`; ``images``,
     ``present`` and ``drawn_with`` as for its ``epoch_outputs``. ``rollout`` runs in any
-    backend (ONNX Runtime by default) and explains EpochViT's reading as a whole; ``ig`` and
-    ``occlusion`` load the weights folder's safetensors in torch and explain the ``target``
-    stage (default: the stage EpochViT chose for each epoch). Absent slots get 0.
+    backend (ONNX Runtime by default) and explains EpochViT's reading as a whole; ``gradient``
+    (any backend too) explains the stage EpochViT chose; ``ig`` and ``occlusion`` load the
+    weights folder's safetensors in torch and explain the ``target`` stage (default: the stage
+    EpochViT chose for each epoch). Absent slots get 0.
 
     >>> grids = relevance(load_backend(), rendered.images, rendered.present,
     ...                   rendered.config)                               # doctest: +SKIP
@@ -61,6 +64,8 @@ def relevance(
         raise ValueError(f"unknown relevance method {method!r}; choose one of {METHODS}")
     if method == "rollout":
         return normalised(backend.attention(images, present, drawn_with))
+    if method == "gradient":
+        return normalised(backend.gradient_relevance(images, present, drawn_with))
     from sleepvit.explain.attributions import captum_relevance
 
     return captum_relevance(backend, images, present, drawn_with, method, target)
