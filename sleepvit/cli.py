@@ -132,8 +132,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         f"epoch {args.epoch}: {', '.join(f'{slot} {share:.0%}' for slot, share in shares)}; "
         f"strongest patch {shown.top_cell[0]} {start:g}-{end:g} s"
     )
-    helpers = ", ".join(f"{e + 1} ({d:+.2f})" for e, d in neighbours.strongest(3))
-    print(f"neighbours that supported it most: {helpers}")
+    helpers = ", ".join(f"{e + 1} ({d:+.2f})" for e, d in neighbours.strongest(3, log_odds=True))
+    print(f"neighbours that supported it most (change of log-odds): {helpers}")
     return 0
 
 

@@ -76,7 +76,7 @@ class ScoredNight:
     hypnogram: Hypnogram
     stats: SleepStatistics
     flagged: np.ndarray | ReviewQueue
-    """The review queue (:func:`~sleepvit.explain.queue.review_queue`), or plain epoch indices
+    """The review queue (:func:`~sleepvit.explain.review.review_queue`), or plain epoch indices
     flagged for review."""
     model: dict
     """``name``, ``version``, ``backend`` and ``weights`` (folder)."""

@@ -212,12 +212,15 @@ def _explain(torch_free_prelude, edf, out, *extra):
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
 
 
+@pytest.mark.parametrize("method", ["rollout", "gradient"])
 def test_explain_draws_a_screen_size_picture_without_torch(
-    torch_free_prelude, hospital_night, tmp_path
+    torch_free_prelude, hospital_night, tmp_path, method
 ):
     from PIL import Image
 
-    result = _explain(torch_free_prelude, hospital_night[0], tmp_path / "e25.png")
+    result = _explain(
+        torch_free_prelude, hospital_night[0], tmp_path / "e25.png", "--method", method
+    )
     assert result.returncode == 0, result.stderr
     assert "epoch 25:" in result.stdout
     assert Image.open(tmp_path / "e25.png").size == (1920, 1080)

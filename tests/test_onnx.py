@@ -26,6 +26,7 @@ onnx = pytest.importorskip("onnx")
 
 REPO = Path(__file__).resolve().parents[1]
 ONNX_FILES = [onnx_filename(m, p) for m in ("epoch_vit", "sequence") for p in ("fp32", "int8")]
+ONNX_FILES += [onnx_filename("epoch_vit_relevance", "fp32")]
 DRAWN = RenderConfig()
 """How ``render_nights`` draws the fixture nights, and the tiny models were trained on."""
 
@@ -61,6 +62,18 @@ def test_export_int8_writes_checked_fp32_and_int8_files_and_leaves_no_temporarie
     assert size["epoch_vit.int8.onnx"] < size["epoch_vit.fp32.onnx"]
 
 
+def test_gradient_relevance_without_its_graph_says_how_to_make_it(
+    exported, tmp_path, fixture_epochs
+):
+    images, present, _ = fixture_epochs
+    folder = shutil.copytree(exported, tmp_path / "copy")
+    (folder / "epoch_vit_relevance.fp32.onnx").unlink()
+    backend = load_backend(folder, "onnx-int8")
+    backend.attention(images[:1], present[:1], DRAWN)  # the scoring graph is all rollout needs
+    with pytest.raises(ModelError, match="epoch_vit_relevance.fp32.onnx is missing.*export-int8"):
+        backend.gradient_relevance(images[:1], present[:1], DRAWN)
+
+
 def test_failed_export_leaves_the_previous_files_untouched(exported, tmp_path, monkeypatch):
     from sleepvit.models import export
 
@@ -83,12 +96,16 @@ def test_onnx_fp32_reproduces_torch_and_int8_stays_close(exported, fixture_epoch
     ref_logits, ref_emb = torch_backend.epoch_outputs(images, present, DRAWN)
     ref_seq = torch_backend.sequence_probabilities(ref_emb)
     ref_rollout = torch_backend.attention(images[:8], present[:8], DRAWN)
+    ref_gradient = torch_backend.gradient_relevance(images[:8], present[:8], DRAWN)
 
     fp32 = load_backend(exported, "onnx-fp32")
     logits, emb = fp32.epoch_outputs(images, present, DRAWN)
     assert np.abs(logits - ref_logits).max() < 1e-4 and np.abs(emb - ref_emb).max() < 1e-4
     assert np.abs(fp32.sequence_probabilities(emb) - ref_seq).max() < 1e-5
     assert np.abs(fp32.attention(images[:8], present[:8], DRAWN) - ref_rollout).max() < 1e-5
+    gradient = fp32.gradient_relevance(images[:8], present[:8], DRAWN)
+    assert np.abs(gradient - ref_gradient).max() < 1e-5
+    np.testing.assert_allclose(gradient.sum(axis=(1, 2)), 1.0, atol=1e-5)
 
     int8 = load_backend(exported, "onnx-int8")
     logits8, emb8 = int8.epoch_outputs(images, present, DRAWN)

@@ -88,13 +88,16 @@ def _speed(backend, study, repeat: int) -> dict:
     epochs = np.linspace(0, study.n_epochs - 1, 25).astype(int)
     renderer.render([0])
     backend.attention(renderer.render([0]).images, renderer.present, renderer.config)
-    map_ms, render_map_ms = [], []
+    backend.gradient_relevance(renderer.render([0]).images, renderer.present, renderer.config)
+    map_ms, render_map_ms, gradient_ms = [], [], []
     for epoch in epochs:
         started = time.perf_counter()
         image = renderer.render([int(epoch)]).images
         drawn = time.perf_counter()
         backend.attention(image, renderer.present, renderer.config)
         done = time.perf_counter()
+        backend.gradient_relevance(image, renderer.present, renderer.config)
+        gradient_ms.append(1e3 * (time.perf_counter() - done))
         map_ms.append(1e3 * (done - drawn))
         render_map_ms.append(1e3 * (done - started))
     plain, explained = [], []
@@ -113,6 +116,7 @@ def _speed(backend, study, repeat: int) -> dict:
         neighbour_ms.append(1e3 * (time.perf_counter() - started))
     return {
         "map_ms": statistics.median(map_ms),
+        "gradient_ms": statistics.median(gradient_ms),
         "render_and_map_ms": statistics.median(render_map_ms),
         "neighbours_ms": statistics.median(neighbour_ms),
         "night_s": statistics.median(plain),
@@ -195,12 +199,13 @@ def _planted(backend, torch_backend, n: int) -> dict:
     result = {"epochs": len(labels), "decisive": float(np.mean(gained > 0.05))}
     for method, runner in (
         ("rollout", backend),
+        ("gradient", backend),
         ("ig", torch_backend),
         ("occlusion", torch_backend),
     ):
         if runner is None:
             continue
-        target = None if method == "rollout" else labels
+        target = labels if method in ("ig", "occlusion") else None
         grids = relevance(runner, planted.images, planted.present, config, method, target)
         result[method] = dict(
             zip(("patch", "signal"), _top_hits(grids, planted, config.slots), strict=True)
@@ -218,12 +223,21 @@ def _agreement_and_stages(backend, torch_backend, folder: Path, hours: float) ->
     )
     rendered = render_epochs(study, backend.render_config, chosen)
     args = (rendered.images, rendered.present, rendered.config)
-    grids = {"rollout": relevance(backend, *args)}
+    grids = {
+        "rollout": relevance(backend, *args),
+        "gradient": relevance(backend, *args, "gradient"),
+    }
     if torch_backend is not None:
         grids["ig"] = relevance(torch_backend, *args, "ig", truth[chosen])
         grids["occlusion"] = relevance(torch_backend, *args, "occlusion", truth[chosen])
     top = {m: g.sum(axis=2).argmax(axis=1) for m, g in grids.items()}
-    pairs = [("rollout", "ig"), ("rollout", "occlusion"), ("ig", "occlusion")]
+    pairs = [
+        ("rollout", "ig"),
+        ("rollout", "occlusion"),
+        ("gradient", "ig"),
+        ("gradient", "occlusion"),
+        ("ig", "occlusion"),
+    ]
     agreement_rates = {
         f"{a} vs {b}": float(np.mean(top[a] == top[b])) for a, b in pairs if a in top and b in top
     }
@@ -284,13 +298,14 @@ def run(args: argparse.Namespace) -> int:
             speed |= _captum_speed(torch_backend, study)
         queue = _queue_rankings(backend, folder, min(args.hours, 4.0))
         planted = _planted(backend, torch_backend, 8)
-        maps = _agreement_and_stages(backend, torch_backend, folder, min(args.hours, 4.0))
+        maps = _agreement_and_stages(backend, torch_backend, folder, args.hours)
     print(
         markdown_table(
             [("measure", "l"), ("median", "r")],
             [
                 ["map of one epoch (rollout, int8, 1 thread)", f"{speed['map_ms']:.1f} ms"],
                 ["render + map of one epoch", f"{speed['render_and_map_ms']:.1f} ms"],
+                ["gradient map of one epoch (fp32 ONNX)", f"{speed['gradient_ms']:.1f} ms"],
                 ["neighbour relevance of one epoch", f"{speed['neighbours_ms']:.1f} ms"],
                 [
                     f"score a {args.hours:g}-h night ({speed['epochs']} epochs)",
@@ -327,7 +342,7 @@ def run(args: argparse.Namespace) -> int:
         f"\nplanted features ({planted['epochs']} epochs): the planted stage gained > 0.05 in "
         f"{100 * planted['decisive']:.0f} %; top patch / top signal on the planted one:"
     )
-    for method in ("rollout", "ig", "occlusion"):
+    for method in ("rollout", "gradient", "ig", "occlusion"):
         if method in planted:
             row = planted[method]
             print(

@@ -24,7 +24,8 @@ Examples
 
 from sleepvit.explain.neighbours import NeighbourRelevance, neighbour_relevance
 from sleepvit.explain.night import NightExplanation
-from sleepvit.explain.queue import (
+from sleepvit.explain.relevance import METHODS, EpochRelevance, relevance
+from sleepvit.explain.review import (
     DEFAULT_RANKING,
     RANKINGS,
     REVIEW_THRESHOLD,
@@ -33,7 +34,6 @@ from sleepvit.explain.queue import (
     doubt,
     review_queue,
 )
-from sleepvit.explain.relevance import METHODS, EpochRelevance, relevance
 
 __all__ = [
     "DEFAULT_RANKING",

@@ -2,12 +2,13 @@
 
 Both ask the same question of the torch model (the weights folder's safetensors): how much
 does each patch of the screen contribute to the logit of the target stage, compared with a
-*flat* screen — every present signal drawn as a still line through the middle of its row, the
-picture of "nothing happening" (a black patch, no trace at all, is a picture the model never
-saw). Integrated Gradients (Sundararajan et al. 2017) integrates the gradient along the straight
-path from the flat screen to the epoch; Occlusion (Zeiler & Fergus 2014) replaces one patch at
-a time by its flat version. Pixel attributions are summed per patch and the positive part
-normalised (:func:`~sleepvit.explain.relevance.normalised`).
+*flat* screen — every present signal drawn as a still line at its usual height in that epoch
+(the median row of its trace), the picture of "nothing happening" (a black patch, no trace at
+all, is a picture the model never saw; a line through the middle would be a change of level for
+SpO2 or a drifting breathing trace). Integrated Gradients (Sundararajan et al. 2017)
+integrates the gradient along the straight path from the flat screen to the epoch; Occlusion
+(Zeiler & Fergus 2014) replaces one patch at a time by its flat version. Pixel attributions are
+summed per patch and the positive part normalised (:func:`~sleepvit.explain.relevance.normalised`).
 
 Imported only through :mod:`sleepvit.explain.attributions` (needs torch and captum).
 """
@@ -43,19 +44,28 @@ class _Logits(nn.Module):
         return self.model(images, present)[0]
 
 
-def flat_screen(config: EpochViTConfig, present: np.ndarray) -> np.ndarray:
-    """Float images ``[n, H, W]``: each present row a still trace through its middle.
+def flat_screen(images: np.ndarray, config: EpochViTConfig, present: np.ndarray) -> np.ndarray:
+    """Float images ``[n, H, W]``: each present row of ``images`` as a still trace drawn at the
+    median height of its trace in that epoch (the middle of the row if nothing is drawn).
 
     >>> from sleepvit.models.configs import EpochViTConfig
-    >>> flat = flat_screen(EpochViTConfig(), np.ones((1, 11), bool))
-    >>> flat.shape, int(flat[0, 8, 0]), int(flat[0, 7, 0])
-    ((1, 176, 240), 255, 0)
+    >>> images = np.zeros((1, 176, 240), np.uint8); images[0, 3, :] = 255; images[0, 13, 5] = 255
+    >>> flat = flat_screen(images, EpochViTConfig(), np.ones((1, 11), bool))
+    >>> flat.shape, int(flat[0, 3, 100]), int(flat[0, 13, 5]), int(flat[0, 24, 0])
+    ((1, 176, 240), 255, 0, 255)
     """
     present = np.asarray(present, bool)
-    screen = np.zeros((len(present), config.height, config.width), np.float32)
-    middle = np.arange(config.n_slots) * config.row_px + config.row_px // 2
-    for slot in range(config.n_slots):
-        screen[present[:, slot], middle[slot]] = 255.0
+    screen = np.zeros((len(images), config.height, config.width), np.float32)
+    rows = np.arange(config.row_px, dtype=np.float64)
+    for i, image in enumerate(np.asarray(images)):
+        for slot in np.flatnonzero(present[i]):
+            top = slot * config.row_px
+            ink = image[top : top + config.row_px].astype(np.float64).sum(axis=1)
+            level = config.row_px // 2
+            if ink.sum() > 0:
+                cumulative = np.cumsum(ink) / ink.sum()
+                level = int(rows[np.searchsorted(cumulative, 0.5)])
+            screen[i, top + level] = 255.0
     return screen
 
 
@@ -95,10 +105,10 @@ def attribute(
     model = _model(backend)
     inputs = torch.from_numpy(images.astype(np.float32))
     mask = torch.from_numpy(present)
-    baselines = torch.from_numpy(flat_screen(config, present))
+    baselines = torch.from_numpy(flat_screen(images, config, present))
     with torch.no_grad():
         chosen = model(inputs, mask).argmax(dim=1)
-    targets = chosen if target is None else torch.as_tensor(np.broadcast_to(target, len(images)))
+    targets = chosen if target is None else torch.tensor(np.broadcast_to(target, len(images)))
     grids = []
     for i in range(len(images)):
         one = (inputs[i : i + 1], baselines[i : i + 1], mask[i : i + 1], int(targets[i]))

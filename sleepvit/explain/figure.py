@@ -150,7 +150,7 @@ def _draw_profile(ax, relevance: EpochRelevance) -> None:
 
 
 def _draw_neighbours(ax, neighbours: NeighbourRelevance, stages: np.ndarray, reach: int = 10):
-    deltas = neighbours.by_offset(reach)
+    deltas = neighbours.by_offset(reach, log_odds=True)
     offsets = np.arange(-reach, reach + 1)
     colours = [_SUPPORT if d >= 0 else _AGAINST for d in deltas]
     ax.bar(offsets, deltas, width=0.7, color=colours)
@@ -163,12 +163,12 @@ def _draw_neighbours(ax, neighbours: NeighbourRelevance, stages: np.ndarray, rea
     ax.set_xticks(offsets)
     ax.set_xticklabels(labels, fontsize=8)
     ax.set_xlim(-reach - 0.6, reach + 0.6)
-    limit = max(0.02, 1.2 * float(np.abs(deltas).max()))
+    limit = max(0.1, 1.2 * float(np.abs(deltas).max()))
     ax.set_ylim(-limit, limit)
     ax.tick_params(labelsize=8, colors=_MUTED)
     ax.set_title(
-        f"neighbour relevance: change of p({STAGES[neighbours.stage]}) when an epoch is left out "
-        "of the context (blue: it supported the stage)",
+        f"neighbour relevance: change of the log-odds of {STAGES[neighbours.stage]} when an "
+        "epoch is left out of the context (blue: it supported the stage)",
         fontsize=10,
         color=_MUTED,
         loc="left",
@@ -190,7 +190,7 @@ def _draw_probabilities(ax, night: NightExplanation, epoch: int) -> None:
     ax.set_ylim(len(STAGES) - 0.4, -0.6)
     ax.set_xlim(0, 1)
     ax.tick_params(labelsize=8, colors=_MUTED)
-    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.legend(fontsize=8, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2)
     ax.set_title("stage probabilities", fontsize=10, color=_MUTED, loc="left")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)

@@ -4,8 +4,10 @@ An epoch's stage is the mean, over the stride-1 windows of ``context`` epochs th
 of the SequenceTransformer's probabilities (:func:`~sleepvit.models.backends.window_probabilities`).
 Occluding neighbour ``e + d`` means masking it in every one of those windows, as the padding
 beyond a night's ends is masked, and scoring the epoch again: the drop of the probability of
-the stage scored is that neighbour's relevance. Positive: the neighbour supported the stage
-(REM before and after a REM epoch); negative: it argued against it. Torch-free: the windows run
+the stage scored is that neighbour's relevance, in probability (``delta``) and in log-odds
+(``log_odds``: still visible when the model is sure, where probabilities barely move).
+Positive: the neighbour supported the stage (REM before and after a REM epoch); negative: it
+argued against it. Torch-free: the windows run
 in whatever backend scored the night, in one batch.
 """
 
@@ -24,9 +26,12 @@ class NeighbourRelevance:
 
     Examples
     --------
-    >>> r = NeighbourRelevance(5, 2, np.array([-2, -1, 1, 2]), np.array([0.0, 0.3, 0.1, -0.05]))
+    >>> delta = np.array([0.0, 0.3, 0.1, -0.05])
+    >>> r = NeighbourRelevance(5, 2, np.array([-2, -1, 1, 2]), delta, 4 * delta)
     >>> r.strongest(2)
     [(4, 0.3), (6, 0.1)]
+    >>> r.by_offset(2, log_odds=True).tolist()
+    [0.0, 1.2000000476837158, 0.0, 0.4000000059604645, -0.20000000298023224]
     """
 
     epoch: int
@@ -36,17 +41,22 @@ class NeighbourRelevance:
     """Neighbour positions relative to ``epoch`` (−(L−1) … L−1, 0 left out, inside the night)."""
     delta: np.ndarray
     """Probability of ``stage`` with all neighbours minus without that one."""
+    log_odds: np.ndarray
+    """The same change in log-odds of ``stage``."""
 
-    def strongest(self, k: int = 3) -> list[tuple[int, float]]:
-        """The ``k`` neighbours (epoch index, delta) that supported the stage most."""
-        order = np.argsort(-self.delta, kind="stable")[:k]
-        return [(self.epoch + int(self.offsets[i]), float(self.delta[i])) for i in order]
+    def strongest(self, k: int = 3, log_odds: bool = False) -> list[tuple[int, float]]:
+        """The ``k`` neighbours (epoch index, change) that supported the stage most."""
+        changes = self.log_odds if log_odds else self.delta
+        order = np.argsort(-changes, kind="stable")[:k]
+        return [(self.epoch + int(self.offsets[i]), float(changes[i])) for i in order]
 
-    def by_offset(self, reach: int) -> np.ndarray:
-        """Deltas at offsets −reach … reach (0 and neighbours outside the night are 0)."""
+    def by_offset(self, reach: int, log_odds: bool = False) -> np.ndarray:
+        """Changes at offsets −reach … reach (0 and neighbours outside the night are 0), in
+        probability or, with ``log_odds``, in log-odds."""
         values = np.zeros(2 * reach + 1, np.float32)
         inside = np.abs(self.offsets) <= reach
-        values[self.offsets[inside] + reach] = self.delta[inside]
+        changes = self.log_odds if log_odds else self.delta
+        values[self.offsets[inside] + reach] = changes[inside]
         return values
 
 
@@ -98,5 +108,13 @@ def neighbour_relevance(
     probabilities = softmax(at_epoch, backend.temperature).mean(axis=1)
     if stage is None:
         stage = int(probabilities[0].argmax())
+    chosen = np.clip(probabilities[:, stage].astype(np.float64), 1e-7, 1 - 1e-7)
+    odds = np.log(chosen) - np.log1p(-chosen)
     delta = probabilities[0, stage] - probabilities[1:, stage]
-    return NeighbourRelevance(int(epoch), int(stage), offsets, delta.astype(np.float32))
+    return NeighbourRelevance(
+        int(epoch),
+        int(stage),
+        offsets,
+        delta.astype(np.float32),
+        (odds[0] - odds[1:]).astype(np.float32),
+    )

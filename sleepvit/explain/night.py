@@ -24,7 +24,7 @@ key                 dtype, shape                 content
 ``embeddings``      float32 ``[n, D]``           EpochViT embeddings: neighbour relevance
                                                  without rerunning EpochViT
 ``queue``           int64 ``[k]``                review queue, in review order (from 0)
-``queue_reasons``   uint8 ``[k]``                :class:`~sleepvit.explain.queue.Reason` flags
+``queue_reasons``   uint8 ``[k]``                :class:`~sleepvit.explain.review.Reason` flags
 ``queue_doubt``     float32 ``[k]``              the ranking signal of each queued epoch
 ``queue_ranking``   str                          ranking signal name
 ``queue_threshold`` float64                      confidence threshold of the queue
@@ -43,8 +43,13 @@ from pathlib import Path
 import numpy as np
 
 from sleepvit.errors import SleepVitError
-from sleepvit.explain.queue import DEFAULT_RANKING, REVIEW_THRESHOLD, ReviewQueue, review_queue
 from sleepvit.explain.relevance import EpochRelevance, normalised
+from sleepvit.explain.review import (
+    DEFAULT_RANKING,
+    REVIEW_THRESHOLD,
+    ReviewQueue,
+    review_queue,
+)
 from sleepvit.hypnogram import UNS
 from sleepvit.io.atomic import atomic_open
 
@@ -81,7 +86,7 @@ class NightExplanation:
     model: dict = field(default_factory=dict)
     channels: dict = field(default_factory=dict)
     queue: ReviewQueue | None = None
-    """Default: :func:`~sleepvit.explain.queue.review_queue` of the probabilities."""
+    """Default: :func:`~sleepvit.explain.review.review_queue` of the probabilities."""
 
     def __post_init__(self) -> None:
         self.relevance = normalised(self.relevance)

@@ -2,7 +2,7 @@
 
 Page 1: header (patient, study, model, scoring date), hypnogram with the model's confidence
 strip, sleep statistics, stage distribution, the AI disclaimer and signature lines.
-Page 2: the review queue (:mod:`sleepvit.explain.queue`: why each epoch is there, and what
+Page 2: the review queue (:mod:`sleepvit.explain.review`: why each epoch is there, and what
 share of the night it covers) and the channels the model read.
 Page 3, for a night a technician reviewed (``review``): the epochs they changed, AI stage →
 reviewed stage; page 1 then names the reviewer and the sign-off date.
@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from sleepvit import __version__
-from sleepvit.explain.queue import REASON_SHORT, REASON_TEXT, ReviewQueue
+from sleepvit.explain.review import REASON_SHORT, REASON_TEXT, ReviewQueue
 from sleepvit.hypnogram import Hypnogram, stage_name
 from sleepvit.io.atomic import atomic_path
 from sleepvit.metrics.sleep import SleepStatistics
@@ -79,7 +79,7 @@ def write_report(
     """Write the two-page A4 report of one scored night to ``path``, atomically.
 
     ``study_info``: see :func:`study_info` (missing keys print as "—"). ``flagged_epochs``:
-    the night's :class:`~sleepvit.explain.queue.ReviewQueue` (page 2 says why each epoch is
+    the night's :class:`~sleepvit.explain.review.ReviewQueue` (page 2 says why each epoch is
     queued and what share of the night the queue covers), or plain epoch indices; if more than
     fit on page 2, the first of the queue (or the least confident) are listed. ``model_info``:
     ``name`` and ``version``, optionally ``scored_at`` (datetime; default now) and

@@ -1,7 +1,7 @@
 """Which epochs the report lists for review, and what a technician's review of the AI scoring
 changed.
 
-Which epochs are flagged is the review queue's business (:mod:`sleepvit.explain.queue`, the
+Which epochs are flagged is the review queue's business (:mod:`sleepvit.explain.review`, the
 same queue the GUI walks through); :func:`low_confidence_epochs` is its confidence part alone.
 """
 
@@ -12,7 +12,7 @@ from datetime import datetime
 
 import numpy as np
 
-from sleepvit.explain.queue import REVIEW_THRESHOLD
+from sleepvit.explain.review import REVIEW_THRESHOLD
 from sleepvit.hypnogram import STAGES, UNS, Hypnogram, stage_name
 
 
