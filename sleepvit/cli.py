@@ -147,14 +147,19 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:
         description="Score the night, then draw epoch N as the technician screen with the "
         "relevance of each signal x 2-s patch laid over the signals, the relevance per signal "
         "and per second, the neighbouring epochs that moved the sequence model's decision and "
-        "the stage probabilities. rollout (default) needs no torch; ig and occlusion use "
-        "captum (train extra).",
+        "the stage probabilities. gradient (default) and rollout need no torch; ig and "
+        "occlusion use captum (train extra).",
     )
     p.add_argument("night", help="EDF, EDF+ or BDF recording (opened read-only)")
     p.add_argument(
         "--epoch", type=int, required=True, metavar="N", help="epoch, counted from 1 as in the CSV"
     )
-    p.add_argument("--method", choices=METHODS, default="rollout", help="how relevance is made")
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="gradient",
+        help="how relevance is made (default gradient: the stage chosen, no torch needed)",
+    )
     p.add_argument("--out", required=True, metavar="FIG.png", help="picture to write")
     p.add_argument("--weights", metavar="DIR", help="weights folder (default: demo weights)")
     _add_backend(p, default="onnx-int8", help="model runtime for scoring and the rollout")

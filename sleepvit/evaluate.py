@@ -24,6 +24,9 @@ from sleepvit.metrics.calibration import expected_calibration_error
 from sleepvit.models.backends import load_backend
 
 OUTPUTS: tuple[str, ...] = ("epoch_vit", "with_sequence")
+GRADIENT_EVERY = 10
+"""Every 10th epoch of each night gets a gradient relevance map too (three forward passes of
+cost each): enough for the per-stage table of the model card."""
 """The two scorings compared: EpochViT alone, and with the sequence model."""
 
 PER_NIGHT_COLUMNS = (
@@ -111,7 +114,7 @@ def evaluate(
     cache = RenderCache(cache_dir or default_cache_dir(), scorer.render_config, channel_map)
 
     truths, predicted, sequence_probs, per_night = [], {k: [] for k in OUTPUTS}, [], []
-    signal_relevance = []
+    signal_relevance, gradient_relevance, gradient_truth = [], [], []
     for record in tqdm(records, desc="evaluate", unit="night"):
         night = cache.load(record)
         labels = trim_wake(night.labels, trim_wake_minutes)
@@ -131,6 +134,13 @@ def evaluate(
         truths.append(labels)
         sequence_probs.append(scores.sequence)
         signal_relevance.append(scores.relevance.sum(axis=2))
+        sample = np.arange(0, len(night), GRADIENT_EVERY)
+        gradient_relevance.append(
+            scorer.gradient_relevance(
+                np.array(night.images[sample]), night.present, cache.config
+            ).sum(axis=2)
+        )
+        gradient_truth.append(labels[sample])
         per_night.append(row)
 
     truth = np.concatenate(truths)
@@ -143,9 +153,16 @@ def evaluate(
         "data": str(data),
         "split": split or "all",
         "trim_wake_minutes": trim_wake_minutes,
-        "relevance_by_stage": relevance_by_stage(
-            np.concatenate(signal_relevance), truth, scorer.render_config.slots
-        ),
+        "relevance_by_stage": {
+            "rollout": relevance_by_stage(
+                np.concatenate(signal_relevance), truth, scorer.render_config.slots
+            ),
+            "gradient": relevance_by_stage(
+                np.concatenate(gradient_relevance),
+                np.concatenate(gradient_truth),
+                scorer.render_config.slots,
+            ),
+        },
     }
     if out is not None:
         out = Path(out)

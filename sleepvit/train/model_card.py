@@ -60,34 +60,38 @@ AASM_TEXT = {
 
 def _relevance_section(evaluation: dict) -> list[str]:
     """What drives each stage on the held-out nights, set against the AASM rules."""
-    table = evaluation.get("relevance_by_stage")
-    if not table:
+    tables = evaluation.get("relevance_by_stage")
+    if not tables:
         return []
-    rows = [
-        "| stage | epochs | top signals (share of relevance) | AASM looks at | AASM in top 3 |",
-        "|---|---:|---|---|---:|",
-    ]
-    for stage, shares in table.items():
-        ranked = sorted(((v, k) for k, v in shares.items() if k != "epochs"), reverse=True)
-        top = [slot for _, slot in ranked[:3]]
-        expected = AASM_FEATURES[stage]
-        hits = sum(slot in expected for slot in top)
-        listed = ", ".join(f"{slot} {share:.0%}" for share, slot in ranked[:3])
-        rows.append(
-            f"| {stage} | {shares['epochs']} | {listed} | {AASM_TEXT[stage]} | "
-            f"{hits} of {min(3, len(expected))} |"
-        )
-    return [
+    lines = [
         "## What drives each stage",
         "",
-        "Mean share of EpochViT's attention-rollout relevance per signal over the held-out "
-        "epochs of each true stage (`sleepvit evaluate … --model-card` recomputes it with the "
-        "weights), set against where the AASM rules look. Rollout shows what the model read, "
-        "not which way it pushed the stage; `sleepvit bench explain` adds occlusion per stage.",
-        "",
-        *rows,
+        "Mean share of EpochViT's relevance per signal over the held-out epochs of each true "
+        "stage, set against where the AASM rules look (`sleepvit evaluate … --model-card` "
+        "recomputes it with the weights). *gradient*: gradient-weighted attention of the stage "
+        "chosen (Chefer et al. 2021), on every 10th epoch; *rollout*: what the CLS token read, "
+        "whatever the stage, on every epoch. Slots a montage lacks count as 0.",
         "",
     ]
+    for method in ("gradient", "rollout"):
+        if method not in tables:
+            continue
+        lines += [
+            f"| {method} | epochs | top signals (share of relevance) | AASM looks at | "
+            "AASM in top 3 |",
+            "|---|---:|---|---|---:|",
+        ]
+        for stage, shares in tables[method].items():
+            ranked = sorted(((v, k) for k, v in shares.items() if k != "epochs"), reverse=True)
+            expected = AASM_FEATURES[stage]
+            hits = sum(slot in expected for _, slot in ranked[:3])
+            listed = ", ".join(f"{slot} {share:.0%}" for share, slot in ranked[:3])
+            lines.append(
+                f"| {stage} | {shares['epochs']} | {listed} | {AASM_TEXT[stage]} | "
+                f"{hits} of {min(3, len(expected))} |"
+            )
+        lines.append("")
+    return lines
 
 
 def model_card(config: dict, evaluation: dict) -> str:
