@@ -242,3 +242,23 @@ def test_explain_refuses_an_epoch_outside_the_night(hospital_night, tmp_path, ca
         == 2
     )
     assert "epochs 1-50" in capsys.readouterr().err
+
+
+def test_model_card_sets_the_drivers_of_each_stage_against_the_aasm_rules():
+    from sleepvit.hypnogram import STAGES
+    from sleepvit.train.model_card import model_card
+
+    stage = {"f1": 0.8}
+    metrics = {"kappa": 0.7, "macro_f1": 0.6, "accuracy": 0.8, "n_epochs": 10,
+               "per_stage": {s: stage for s in STAGES}}  # fmt: skip
+    shares = {"EEG_F": 0.5, "EEG_C": 0.3, "EOG_L": 0.2, "epochs": 40}
+    config = {"name": "demo", "version": "0", "epoch_vit": {}, "sequence": {}, "training": {}}
+    evaluation = {"epoch_vit": metrics, "with_sequence": metrics, "n_nights": 1,
+                  "relevance_by_stage": {"gradient": {"N3": shares}}}  # fmt: skip
+    card = model_card(config, evaluation)
+    assert "## What drives each stage" in card
+    assert (
+        "| N3 | 40 | EEG_F 50%, EEG_C 30%, EOG_L 20% | frontal slow waves > 75 µV | 1 of 1 |"
+        in card
+    )
+    assert "What drives" not in model_card(config, evaluation | {"relevance_by_stage": {}})
