@@ -7,8 +7,8 @@ beyond a night's ends is masked, and scoring the epoch again: the drop of the pr
 the stage scored is that neighbour's relevance, in probability (``delta``) and in log-odds
 (``log_odds``: still visible when the model is sure, where probabilities barely move).
 Positive: the neighbour supported the stage (REM before and after a REM epoch); negative: it
-argued against it. Torch-free: the windows run
-in whatever backend scored the night, in one batch.
+argued against it. Torch-free: the windows run in whatever backend scored the night, in one
+batch, and per neighbour only the windows that hold it run again.
 """
 
 from __future__ import annotations
@@ -93,19 +93,29 @@ def neighbour_relevance(
     offsets = np.array(
         [d for d in range(-(context - 1), context) if d and 0 <= epoch + d < n], np.int64
     )
-    # One batch: the windows as they are, then once more per neighbour with it masked.
-    masked = np.repeat(valid[None], len(offsets) + 1, axis=0)
+    # One batch: the windows as they are, then, per neighbour, only the windows that hold it
+    # (in the others nothing changes), with it masked.
+    variant, window, hidden = [], [], []
     for i, d in enumerate(offsets, start=1):
         position = positions + d
-        inside = (position >= 0) & (position < context)
-        masked[i, np.flatnonzero(inside), position[inside]] = False
-    batch = np.broadcast_to(windows, (len(offsets) + 1, *windows.shape))
+        for w in np.flatnonzero((position >= 0) & (position < context)):
+            variant.append(i)
+            window.append(w)
+            hidden.append(position[w])
+    variant, window, hidden = (np.array(a, np.int64) for a in (variant, window, hidden))
+    masked = valid[window]
+    masked[np.arange(len(window)), hidden] = False
     logits = backend.window_logits(
-        batch.reshape(-1, context, windows.shape[-1]), masked.reshape(-1, context)
+        np.concatenate([windows, windows[window]]), np.concatenate([valid, masked])
     )
-    logits = logits.reshape(len(offsets) + 1, len(starts), context, -1)
-    at_epoch = logits[:, np.arange(len(starts)), positions]  # [variants, windows, classes]
-    probabilities = softmax(at_epoch, backend.temperature).mean(axis=1)
+    at_epoch = softmax(
+        logits[np.arange(len(logits)), np.concatenate([positions, positions[window]])],
+        backend.temperature,
+    )  # [windows + masked windows, classes]: the epoch's probabilities in each
+    baseline = at_epoch[: len(starts)]
+    per_variant = np.repeat(baseline[None], len(offsets) + 1, axis=0)
+    per_variant[variant, window] = at_epoch[len(starts) :]
+    probabilities = per_variant.mean(axis=1)
     if stage is None:
         stage = int(probabilities[0].argmax())
     chosen = np.clip(probabilities[:, stage].astype(np.float64), 1e-7, 1 - 1e-7)
