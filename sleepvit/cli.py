@@ -93,6 +93,8 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from sleepvit.errors import SleepVitError
     from sleepvit.explain import EpochRelevance, NightExplanation, neighbour_relevance, relevance
     from sleepvit.explain.figure import write_explanation_figure
@@ -112,22 +114,30 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     backend = load_backend(args.weights, args.backend)
     hypnogram, scores = score_study(study, backend, relevance=True)
     night = NightExplanation.from_scores(scores, hypnogram.stages, backend, study)
-    if args.method == "rollout":
+    stage = int(night.stages[epoch])
+    print_map = night.scored[epoch]
+    if not print_map:  # nothing readable to explain: the screen is drawn without a map
+        shown = EpochRelevance(np.zeros_like(night.relevance[epoch]), night.slots, night.epoch_s)
+    elif args.method == "rollout":
         shown = night.epoch(epoch)
     else:
         rendered = render_epochs(study, backend.render_config, [epoch])
         grid = relevance(backend, rendered.images, rendered.present, rendered.config, args.method)
         shown = EpochRelevance(grid[0], night.slots, night.epoch_s, args.method)
-    stage = int(night.stages[epoch])
-    neighbours = neighbour_relevance(
-        backend, night.embeddings, epoch, stage if stage >= 0 else None
+    neighbours = (
+        neighbour_relevance(backend, night.embeddings, epoch, stage, night.scored)
+        if print_map
+        else None
     )
     path = write_explanation_figure(
         args.out, study, backend.render_config, night, epoch, shown, neighbours
     )
+    print(f"wrote {path}")
+    if neighbours is None:
+        print(f"epoch {args.epoch} was not scored (no readable EEG); the picture has no map")
+        return 0
     shares = sorted(shown.per_signal().items(), key=lambda item: -item[1])[:3]
     start, end = shown.top_seconds
-    print(f"wrote {path}")
     print(
         f"epoch {args.epoch}: {', '.join(f'{slot} {share:.0%}' for slot, share in shares)}; "
         f"strongest patch {shown.top_cell[0]} {start:g}-{end:g} s"

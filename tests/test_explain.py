@@ -101,6 +101,29 @@ def test_neighbour_relevance_is_the_night_rescored_without_that_neighbour(backen
     assert np.abs(neighbour_relevance(backend, scores.embeddings, 24).delta).max() > 0
 
 
+def test_neighbour_relevance_leaves_out_the_epochs_the_night_was_not_scored_on(backend, scored):
+    """An epoch without readable EEG (UNS) is out of every window, as in the scoring."""
+    _, _, scores = scored
+    keep = np.ones(len(scores.embeddings), bool)
+    keep[[20, 26]] = False
+    scored_without = backend.sequence_probabilities(scores.embeddings, keep=keep)
+    r = neighbour_relevance(backend, scores.embeddings, 24, keep=keep)
+    assert -4 not in r.offsets.tolist() and 2 not in r.offsets.tolist()
+    windows, valid, pad = sliding_windows(scores.embeddings, backend.config.sequence.context, keep)
+    valid = valid.copy()
+    hidden = 24 + int(r.offsets[0]) + pad
+    for w in range(len(windows)):
+        if 0 <= hidden - w < valid.shape[1]:
+            valid[w, hidden - w] = False
+    logits = backend.window_logits(windows, valid)
+    without = average_windows(softmax(logits, backend.temperature), len(keep), pad)[24]
+    assert r.delta[0] == pytest.approx(
+        float(scored_without[24, r.stage] - without[r.stage]), abs=2e-5
+    )
+    with pytest.raises(ValueError, match="not scored"):
+        neighbour_relevance(backend, scores.embeddings, 20, keep=keep)
+
+
 # ---------------------------------------------------------------- review queue
 
 

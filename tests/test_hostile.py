@@ -374,8 +374,11 @@ def test_a_device_and_a_fifo_are_not_regular_files_and_never_hang(tmp_path, caps
         assert done.returncode == 2
         assert done.stderr.strip().splitlines()[-1] == (
             f"error: {fifo}: is not a regular file (it is a named pipe (FIFO)); give the path "
-            + ("of an EDF/BDF recording" if command[0] == "inspect" else "of a recording or a "
-               "folder of them")
+            + (
+                "of an EDF/BDF recording"
+                if command[0] == "inspect"
+                else "of a recording or a folder of them"
+            )
         )
 
 

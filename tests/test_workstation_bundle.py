@@ -37,8 +37,14 @@ SIZE_GOAL_MIB = 350
 """The goal for ``du -sh dist/sleepvit``."""
 TRAINING_AND_PEERS = ("torch", "torchvision", "timm", "captum", "onnx", "gssc", "yasa")
 """What the bundle must not hold (onnx is the exporter; onnxruntime is the runtime)."""
-OUTPUTS = ("hypnogram.csv", "annotations.edf", "nsrr.xml", "summary.json", "report.pdf",
-           "hypnogram.png")
+OUTPUTS = (
+    "hypnogram.csv",
+    "annotations.edf",
+    "nsrr.xml",
+    "summary.json",
+    "report.pdf",
+    "hypnogram.png",
+)
 
 needs_bundle = pytest.mark.skipif(
     importlib.util.find_spec("PyInstaller") is None, reason="PyInstaller is not installed"
@@ -51,7 +57,10 @@ def _tree(folder: Path) -> dict[str, tuple]:
     for path in [folder, *folder.rglob("*")]:
         info = path.lstat()
         entries[str(path.relative_to(folder))] = (
-            stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), info.st_size, info.st_mtime_ns
+            stat.S_IFMT(info.st_mode),
+            stat.S_IMODE(info.st_mode),
+            info.st_size,
+            info.st_mtime_ns,
         )
     return entries
 
@@ -74,9 +83,17 @@ def start_bundle_build(config: pytest.Config) -> None:
     out = Path(tempfile.mkdtemp(prefix="sleepvit-bundle-"))
     log = open(out / "build.log", "w", encoding="utf-8")  # noqa: SIM115 (closed at cleanup)
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "installer" / "build.py"), "--dist", str(out / "dist"),
-         "--work", str(out / "work")],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            str(ROOT / "installer" / "build.py"),
+            "--dist",
+            str(out / "dist"),
+            "--work",
+            str(out / "work"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     config.stash[BUILD] = {"out": out, "process": process}
 
@@ -114,13 +131,21 @@ def workstation(bundle, tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     runtime = home / "runtime"
     runtime.mkdir(mode=0o700)
-    env = {"HOME": str(home), "XDG_RUNTIME_DIR": str(runtime), "LANG": "C.UTF-8",
-           "PATH": "/usr/bin:/bin"}
+    env = {
+        "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "LANG": "C.UTF-8",
+        "PATH": "/usr/bin:/bin",
+    }
 
     def run(program, *args, check=True, extra_env=None):
         done = subprocess.run(
-            [str(folder / program), *map(str, args)], env={**env, **(extra_env or {})},
-            cwd=home, capture_output=True, text=True, timeout=300,
+            [str(folder / program), *map(str, args)],
+            env={**env, **(extra_env or {})},
+            cwd=home,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if check:
             assert done.returncode == 0, f"{program} {args}: {done.returncode}\n{done.stderr}"
@@ -151,8 +176,11 @@ def test_bundle_holds_the_int8_runtime_and_no_training_stack_or_peers(bundle):
         assert {"onnxruntime", "sleepvit.pipeline", "sleepvit.report.pdf"} <= modules
         inside = sorted(m for m in modules if m.split(".")[0] in TRAINING_AND_PEERS)
         assert not inside, f"{program} holds {inside[:10]}"
-    size_mib = int(subprocess.run(["du", "-sm", folder], capture_output=True, text=True,
-                                  check=True).stdout.split()[0])
+    size_mib = int(
+        subprocess.run(
+            ["du", "-sm", folder], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
+    )
     assert size_mib <= SIZE_GOAL_MIB, f"bundle is {size_mib} MiB, goal {SIZE_GOAL_MIB} MiB"
 
 
@@ -176,7 +204,13 @@ def test_bundle_scores_two_nights_in_parallel_as_the_package_does(
     ld_log.mkdir()
     # --jobs 2: spawn workers, which a frozen program only survives with freeze_support().
     workstation(
-        "sleepvit", "score", *nights, "--out", tmp_path / "out", "--jobs", 2,
+        "sleepvit",
+        "score",
+        *nights,
+        "--out",
+        tmp_path / "out",
+        "--jobs",
+        2,
         extra_env={"LD_DEBUG": "files", "LD_DEBUG_OUTPUT": str(ld_log / "ld")},
     )
     folder, _ = bundle
@@ -226,8 +260,10 @@ def test_bundle_errors_are_one_line(workstation, hospital_night, tmp_path):
     cases = [
         (("inspect", tmp_path / "missing.edf"), "missing.edf: does not exist"),
         (("score", junk, "--out", tmp_path / "out"), "junk.edf: not an EDF/EDF+/BDF recording"),
-        (("score", hospital_night[0], "--out", tmp_path / "o", "--backend", "torch"),
-         "backend torch needs torch"),
+        (
+            ("score", hospital_night[0], "--out", tmp_path / "o", "--backend", "torch"),
+            "backend torch needs torch",
+        ),
         (("train", "--data", tmp_path, "--out", tmp_path / "run"), "needs torch (the train extra)"),
     ]
     for args, expected in cases:
@@ -254,8 +290,7 @@ def test_bundle_writes_nothing_inside_its_folder_and_keeps_caches_in_the_user_ca
     folder, before = bundle
     # chmod -R a-w; root could still write, so the tree is compared too.
     writable = [
-        k for k, (kind, mode, *_) in before.items()
-        if kind != stat.S_IFLNK and mode & 0o222
+        k for k, (kind, mode, *_) in before.items() if kind != stat.S_IFLNK and mode & 0o222
     ]
     assert not writable, writable[:5]
     workstation("sleepvit", "score", hospital_night[0], "--out", tmp_path / "out")

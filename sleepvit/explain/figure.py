@@ -216,11 +216,16 @@ def _draw_title(fig, study, night: NightExplanation, epoch: int, relevance: Epoc
     queue = f"in the review queue: {', '.join(why)}" if why else "not in the review queue"
     slot, column = relevance.top_cell
     start, end = column * relevance.column_s, (column + 1) * relevance.column_s
+    strongest = (
+        f"strongest: {slot} {start:g}–{end:g} s"
+        if relevance.grid.max() > 0
+        else ("not scored: no map")
+    )
     fig.text(
         0.105,
         0.925,
         f"{Path(study.path).name}  ·  where the model looked: {METHOD_NAMES[relevance.method]}  ·  "
-        f"strongest: {slot} {start:g}–{end:g} s  ·  {queue}",
+        f"{strongest}  ·  {queue}",
         fontsize=11,
         color=_MUTED,
     )

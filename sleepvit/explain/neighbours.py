@@ -61,14 +61,21 @@ class NeighbourRelevance:
 
 
 def neighbour_relevance(
-    backend, embeddings: np.ndarray, epoch: int, stage: int | None = None
+    backend,
+    embeddings: np.ndarray,
+    epoch: int,
+    stage: int | None = None,
+    keep: np.ndarray | None = None,
 ) -> NeighbourRelevance:
     """Relevance of every neighbour that shares a window with ``epoch`` (see module docstring).
 
     ``backend``: a loaded :func:`~sleepvit.models.backends.load_backend`; ``embeddings``: the
     night's EpochViT embeddings ``[n, D]`` (``NightScores.embeddings``, or the ``embeddings``
     of a ``STEM.relevance.npz``); ``stage``: the stage code to measure (default: the one the
-    sequence model chooses for ``epoch``).
+    sequence model chooses for ``epoch``); ``keep``: bool ``[n]``, the epochs the night was
+    scored with (``False`` where it was not, as in
+    :meth:`~sleepvit.models.backends.Backend.sequence_probabilities`; default all). An epoch
+    not kept has no neighbour relevance; neighbours not kept are left out.
 
     >>> r = neighbour_relevance(load_backend(), scores.embeddings, 120)     # doctest: +SKIP
     >>> r.strongest(1)                                                     # doctest: +SKIP
@@ -82,8 +89,11 @@ def neighbour_relevance(
     pad = context // 2
     padded = np.zeros((n + 2 * pad, embeddings.shape[1]), np.float32)
     padded[pad : pad + n] = embeddings
+    keep = np.ones(n, bool) if keep is None else np.asarray(keep, bool)
+    if not keep[epoch]:
+        raise ValueError(f"epoch {epoch} was not scored; it has no neighbour relevance")
     real = np.zeros(n + 2 * pad, bool)
-    real[pad : pad + n] = True
+    real[pad : pad + n] = keep
     # Windows (by first padded index) that contain the epoch, and its position in each.
     centre = epoch + pad
     starts = np.arange(max(0, centre - context + 1), min(centre, n + 2 * pad - context) + 1)
@@ -91,7 +101,8 @@ def neighbour_relevance(
     windows = np.stack([padded[s : s + context] for s in starts])
     valid = np.stack([real[s : s + context] for s in starts])
     offsets = np.array(
-        [d for d in range(-(context - 1), context) if d and 0 <= epoch + d < n], np.int64
+        [d for d in range(-(context - 1), context) if d and 0 <= epoch + d < n and keep[epoch + d]],
+        np.int64,
     )
     # One batch: the windows as they are, then, per neighbour, only the windows that hold it
     # (in the others nothing changes), with it masked.

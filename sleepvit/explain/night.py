@@ -119,6 +119,12 @@ class NightExplanation:
         """The relevance of one epoch (index from 0)."""
         return EpochRelevance(self.relevance[epoch], self.slots, self.epoch_s, self.method)
 
+    @property
+    def scored(self) -> np.ndarray:
+        """Bool ``[n]``: epochs the models scored (not ``UNS`` for want of readable signals):
+        the ``keep`` of :func:`~sleepvit.explain.neighbours.neighbour_relevance`."""
+        return np.isfinite(self.sequence).all(axis=1)
+
     def per_signal(self) -> np.ndarray:
         """``[n, slots]``: each epoch's relevance per signal (summed over its seconds)."""
         return self.relevance.sum(axis=2)
