@@ -39,8 +39,15 @@ demo: $(INSTALLED) $(DEMO_NIGHT)
 $(DEMO_NIGHT): | $(INSTALLED)
 	$(BIN)/sleepvit simulate $@ --hours 8 --seed 7 --style hospital
 
+# The suite on every core (pytest-xdist); modules stay whole on one worker (--dist loadscope),
+# so a module's fixtures are built once. In collection order, not by size, so that the
+# bundle's tests (conftest puts them first) start its minute-long build at once.
+# TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+
 test: $(INSTALLED)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 # The hospital-workstation bundle dist/sleepvit/ (README, "Hospital workstations"): PyInstaller
 # over the locked venv, the training stack and the peers left out.
@@ -69,7 +76,7 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(LATEST_VENV)/bin/python -m pip install --quiet -e '.[all]'
 	$(LATEST_VENV)/bin/python -m pip freeze > $(LATEST_VENV)/freeze.txt
-	QT_QPA_PLATFORM=offscreen $(LATEST_VENV)/bin/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(LATEST_VENV)/bin/python -m pytest -q $(PYTEST_PARALLEL)
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) $(LATEST_VENV) $(DEMO_DIR) build dist *.egg-info

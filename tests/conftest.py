@@ -25,11 +25,31 @@ FIXTURE_STAGES: tuple[str, ...] = tuple(
 FIXTURE_SEED = 2026
 
 
+def _needs_bundle(item) -> bool:
+    return "bundle" in getattr(item, "fixturenames", ())
+
+
+def _is_xdist_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, the bundle's tests go first: the worker that takes them builds the
+    bundle (about a minute) while the other worker runs the rest of the suite. Every worker
+    sorts the same way, as xdist requires."""
+    if _is_xdist_worker(config):
+        items.sort(key=lambda item: not _needs_bundle(item))
+
+
 def pytest_collection_finish(session):
-    """Start building the workstation bundle (about a minute) as soon as a test that needs it
-    is collected, so that the build runs alongside the rest of the suite."""
+    """Start building the workstation bundle as soon as a test that needs it is collected, so
+    that the build runs alongside the rest of the suite. Not on an xdist worker: each worker
+    collects the whole suite but only one runs the bundle's tests, and its fixture starts the
+    build when first needed."""
+    if _is_xdist_worker(session.config):
+        return
     for item in session.items:
-        if "bundle" in getattr(item, "fixturenames", ()):
+        if _needs_bundle(item):
             item.module.start_bundle_build(session.config)
             return
 
