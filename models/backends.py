@@ -29,6 +29,8 @@ from sleepvit.models.artifacts import (
     default_weights_dir,
     read_config,
 )
+from sleepvit.models.ood import EmbeddingReference
+from sleepvit.models.uncertainty import UncertaintyCalibration
 from sleepvit.rendering.config import RenderConfig
 
 BACKEND_NAMES: tuple[str, ...] = ("onnx-int8", "onnx-fp32", "torch")
@@ -148,13 +150,16 @@ class NightScores:
     """Per-epoch stage probabilities ``[n_epochs, 5]`` of one night, and what they came from."""
 
     epoch_vit: np.ndarray
-    """EpochViT alone (each epoch judged on its own screen)."""
+    """EpochViT alone (each epoch judged on its own screen), at its calibrated temperature."""
     sequence: np.ndarray
     """With the SequenceTransformer over neighbouring epochs, temperature-calibrated."""
     embeddings: np.ndarray | None = None
     """EpochViT embeddings ``[n_epochs, D]`` the sequence model read."""
     relevance: np.ndarray | None = None
     """Attention rollout ``[n_epochs, n_slots, n_cols]`` when asked for (``relevance=True``)."""
+    ood: np.ndarray | None = None
+    """Each epoch's distance to the training embeddings (:mod:`sleepvit.models.ood`), NaN where
+    not scored; ``None`` when the weights folder was never calibrated."""
 
 
 class Backend:
@@ -174,6 +179,10 @@ class Backend:
     def __init__(self, folder: Path, config: ArtifactConfig):
         self.folder = folder
         self.config = config
+        self.uncertainty = UncertaintyCalibration.load(folder)
+        """What ``sleepvit calibrate`` fitted (temperatures, OOD thresholds), or ``None``."""
+        self.embedding_reference = EmbeddingReference.load(folder)
+        """The training embeddings' statistics for the OOD score, or ``None``."""
 
     @property
     def model_name(self) -> str:
@@ -186,7 +195,16 @@ class Backend:
 
     @property
     def temperature(self) -> float:
+        """The sequence model's temperature: fitted on calibration nights when the folder was
+        calibrated (:mod:`sleepvit.models.uncertainty`), else the training one."""
+        if self.uncertainty is not None:
+            return self.uncertainty.sequence_temperature
         return self.config.temperature
+
+    @property
+    def epoch_vit_temperature(self) -> float:
+        """EpochViT's own temperature (1 when the folder was never calibrated)."""
+        return 1.0 if self.uncertainty is None else self.uncertainty.epoch_vit_temperature
 
     def epoch_outputs(self, images: np.ndarray, present: np.ndarray, drawn_with: RenderConfig):
         """EpochViT logits ``[n, 5]`` and embeddings ``[n, D]`` of uint8 images ``[n, H, W]``.
@@ -297,7 +315,10 @@ class Backend:
         else:
             (logits, embeddings), rollout = self.epoch_outputs(images, present, drawn_with), None
         return NightScores(
-            softmax(logits), self.sequence_probabilities(embeddings), embeddings, rollout
+            softmax(logits, self.epoch_vit_temperature),
+            self.sequence_probabilities(embeddings),
+            embeddings,
+            rollout,
         )
 
     def _checked(self, images: np.ndarray, present: np.ndarray, drawn_with: RenderConfig):

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from sleepvit import __version__
 from sleepvit.errors import SleepVitError
@@ -362,6 +363,65 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_evaluate)
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from sleepvit.calibrate import calibrate
+
+    fitted = calibrate(
+        args.weights,
+        reference=args.reference,
+        data=args.data,
+        reference_split=None if args.reference_split == "all" else args.reference_split,
+        split=args.split,
+        backend=args.backend,
+        cache_dir=args.cache,
+        channel_map=args.channel_map,
+    )
+    sequence = fitted.fitted_on["sequence"]
+    print(
+        f"sequence temperature {fitted.sequence_temperature:.3f} (training "
+        f"{fitted.fitted_on['training_temperature']:.3f}), ECE {sequence['ece_before']:.3f} → "
+        f"{sequence['ece_after']:.3f}; EpochViT temperature {fitted.epoch_vit_temperature:.3f}, "
+        f"ECE {fitted.fitted_on['epoch_vit_ece_before']:.3f} → "
+        f"{fitted.fitted_on['epoch_vit_ece_after']:.3f}"
+    )
+    print(
+        f"OOD thresholds: night {fitted.ood_night_threshold:.2f}, epoch "
+        f"{fitted.ood_epoch_threshold:.2f} ({fitted.fitted_on['reference_epochs']} reference "
+        f"epochs, {len(fitted.fitted_on['calibration_nights'])} calibration nights)"
+    )
+    print(f"wrote {Path(args.weights) / 'uncertainty.json'} and training_embeddings.npz")
+    return 0
+
+
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        parents=[DATA_SET, SPLIT, CHANNEL_MAP],
+        help="fit the confidence and the out-of-distribution warning of a weights folder",
+        description="Fit the temperatures of the sequence model and of EpochViT alone on "
+        "calibration nights (--data: scored nights never trained or tested on, ideally "
+        "recorded otherwise than the training nights), the training-embedding statistics on "
+        "the training nights (--reference), and the out-of-distribution thresholds; write "
+        "WEIGHTS/uncertainty.json and WEIGHTS/training_embeddings.npz. Run it again whenever "
+        "the weights change. Test nights are refused.",
+    )
+    p.add_argument("weights", help="weights folder (config.json + ONNX or safetensors)")
+    p.add_argument(
+        "--reference",
+        required=True,
+        metavar="DATA",
+        help="the weights' training nights (folder or manifest CSV)",
+    )
+    p.add_argument(
+        "--reference-split",
+        default="train",
+        help="split of --reference to read (default train; 'all' for every night)",
+    )
+    _add_backend(p, default="onnx-int8", help="model runtime (default ONNX Runtime int8)")
+    p.add_argument("--cache", metavar="DIR", help="rendered-epoch cache (default ~/.cache)")
+    p.set_defaults(handler=_cmd_calibrate)
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     from sleepvit.batch import BatchStopped, exit_code, find_recordings, format_table, score_batch
     from sleepvit.io.paths import check_output_folder
@@ -676,6 +736,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_calibrate(sub)
     _add_score(sub)
     _add_export_int8(sub)
     _add_parity(sub)

@@ -7,7 +7,7 @@
 ``STEM.annotations.edf``   EDF+ ``Sleep stage W/N1/N2/N3/R`` annotations (MNE, EDFbrowser)
 ``STEM.nsrr.xml``          NSRR XML ``ScoredEvents``
 ``STEM.summary.json``      sleep statistics, channel mapping, signal quality, model, timings,
-                           warnings
+                           warnings, out-of-distribution verdict (``ood``)
 ``STEM.report.pdf``        the clinical report (:mod:`sleepvit.report.pdf`)
 ``STEM.hypnogram.png``     the hypnogram with its confidence strip
 ``STEM.relevance.npz``     with explanations: relevance grids, scores, embeddings, review
@@ -163,6 +163,7 @@ def night_summary(night: ScoredNight, deidentify: bool = False) -> dict:
             **_queue_summary(night.flagged),
         },
         "quality": night.quality,
+        "ood": hyp.metadata.get("ood"),
         "reference": night.reference,
         "channels": {
             slot: {"label": s.label, "sfreq": s.sfreq, "unit": s.unit, "reason": s.reason}

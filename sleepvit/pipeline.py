@@ -21,6 +21,7 @@ from sleepvit.errors import Cancelled
 from sleepvit.hypnogram import STAGES, UNS, Hypnogram
 from sleepvit.io.quality import assess
 from sleepvit.models.backends import DEFAULT_BACKEND, Backend, NightScores, load_backend, softmax
+from sleepvit.models.ood import ood_verdict
 from sleepvit.slots import SLOT_NAMES
 from sleepvit.study import Study
 
@@ -54,6 +55,10 @@ def score_study(
     its probabilities are NaN, it is left out of the SequenceTransformer's context, and
     ``hypnogram.reasons`` says why. Quality warnings are logged and kept in
     ``hypnogram.metadata["warnings"]``, the quality summary in ``metadata["quality"]``.
+    A calibrated weights folder (``sleepvit calibrate``) also judges how unlike the training
+    data the night is (:mod:`sleepvit.models.ood`): ``metadata["ood"]`` holds the score, the
+    threshold and the verdict (``None`` for an uncalibrated folder), a night that fires gets
+    one warning line, and ``NightScores.ood`` every epoch's score.
 
     ``progress`` is called after every block of epochs rendered and run through EpochViT;
     ``cancelled()`` is asked before every block, and :class:`~sleepvit.errors.Cancelled` is
@@ -117,9 +122,21 @@ def score_study(
     started = time.perf_counter()
     sequence = scorer.sequence_probabilities(embeddings, keep=scorable)
     timings["sequence"] = time.perf_counter() - started
-    epoch_vit = softmax(logits)
+    epoch_vit = softmax(logits, scorer.epoch_vit_temperature)
     stages = np.where(scorable, np.nan_to_num(sequence, nan=-1.0).argmax(axis=1), UNS)
     warnings = [f"{Path(study.path).name}: {line}" for line in quality.warnings()]
+    ood, ood_epochs = None, None
+    if scorer.embedding_reference is not None and scorer.uncertainty is not None:
+        verdict, ood_epochs = ood_verdict(
+            scorer.embedding_reference,
+            scorer.uncertainty.ood_night_threshold,
+            scorer.uncertainty.ood_epoch_threshold,
+            embeddings,
+            scorable,
+        )
+        ood = verdict.to_dict()
+        if verdict.fired:
+            warnings.append(f"{Path(study.path).name}: {verdict.message()}")
     for line in warnings:
         logger.warning(line)
     hypnogram = Hypnogram(
@@ -133,10 +150,11 @@ def score_study(
             "timings_s": timings,
             "quality": quality.to_dict(),
             "warnings": warnings,
+            "ood": ood,
         },
         reasons=quality.reasons(),
     )
-    return hypnogram, NightScores(epoch_vit, sequence, embeddings, rollout)
+    return hypnogram, NightScores(epoch_vit, sequence, embeddings, rollout, ood_epochs)
 
 
 def score_night(

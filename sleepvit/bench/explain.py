@@ -31,6 +31,8 @@ from sleepvit.bench import machine_description, markdown_table, write_results
 from sleepvit.explain import RANKINGS, EpochRelevance, doubt, neighbour_relevance, relevance
 from sleepvit.hypnogram import STAGES
 from sleepvit.metrics.agreement import agreement
+from sleepvit.metrics.error_detection import error_auroc
+from sleepvit.metrics.review_efficiency import review_fraction
 
 QUEUE_NIGHTS = ((9301, "hospital"), (9302, "sleep-edf"), (9303, "hospital"), (9304, "sleep-edf"))
 """Seeds outside the demo corpus (1000–1089) and the int8 calibration seeds (9001–9101)."""
@@ -38,34 +40,6 @@ AGREEMENT_SEED = 9401
 PLANTED_SEED = 9501
 PER_STAGE = 6
 """Epochs of each true stage whose maps are compared (captum costs seconds per epoch)."""
-
-
-def review_fraction(truth: np.ndarray, predicted: np.ndarray, signal: np.ndarray, goal=0.9):
-    """Share of epochs reviewed, most doubtful first (each corrected to ``truth``), until
-    Cohen's κ reaches ``goal``; 0 when it already does, 1 when only a full review does.
-
-    >>> truth = np.array([0, 0, 2, 2, 4, 4]); predicted = np.array([0, 2, 2, 2, 4, 0])
-    >>> review_fraction(truth, predicted, np.array([0, .9, 0, 0, 0, .8]))
-    0.3333333333333333
-    """
-    corrected = predicted.copy()
-    order = np.argsort(-signal, kind="stable")
-    for k in range(len(truth) + 1):
-        if k:
-            corrected[order[k - 1]] = truth[order[k - 1]]
-        kappa = agreement(truth, corrected)["kappa"]
-        if kappa is not None and kappa >= goal:
-            return k / len(truth)
-    return 1.0
-
-
-def _auroc(errors: np.ndarray, signal: np.ndarray) -> float | None:
-    positives, negatives = signal[errors], signal[~errors]
-    if not len(positives) or not len(negatives):
-        return None
-    greater = (positives[:, None] > negatives[None, :]).mean()
-    ties = (positives[:, None] == negatives[None, :]).mean()
-    return float(greater + 0.5 * ties)
 
 
 def _simulated_study(folder: Path, seed: int, style: str, hours: float):
@@ -197,18 +171,17 @@ def _queue_rankings(backend, folder: Path, hours: float) -> dict:
     for name, nights in pooled.items():
         truth, sequence, alone = (np.concatenate([n[i] for n in nights]) for i in range(3))
         predicted = sequence.argmax(axis=1)
-        errors = predicted != truth
         rows = {}
         for ranking in RANKINGS:
             signal = doubt(sequence, alone, ranking)
             rows[ranking] = {
-                "auroc": _auroc(errors, signal),
+                "auroc": error_auroc(truth, predicted, signal),
                 "review_for_kappa_080": review_fraction(truth, predicted, signal, 0.8),
                 "review_for_kappa_090": review_fraction(truth, predicted, signal, 0.9),
             }
         result[name] = {
             "epochs": int(len(truth)),
-            "errors": int(errors.sum()),
+            "errors": int(np.count_nonzero(predicted != truth)),
             "kappa": agreement(truth, predicted)["kappa"],
             "rankings": rows,
         }

@@ -69,6 +69,10 @@ def _disagreement(sequence: np.ndarray, epoch_vit: np.ndarray) -> np.ndarray:
     return 0.5 * np.abs(sequence - epoch_vit).sum(axis=1)
 
 
+def _epoch_vit_confidence(sequence: np.ndarray, epoch_vit: np.ndarray) -> np.ndarray:
+    return 1.0 - epoch_vit.max(axis=1)
+
+
 def _confidence_and_disagreement(sequence: np.ndarray, epoch_vit: np.ndarray) -> np.ndarray:
     return _confidence(sequence, epoch_vit) + _disagreement(sequence, epoch_vit)
 
@@ -79,20 +83,28 @@ RANKINGS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "entropy": _entropy,
     "disagreement": _disagreement,
     "confidence+disagreement": _confidence_and_disagreement,
+    "epoch-vit-confidence": _epoch_vit_confidence,
 }
 """Ranking signal name -> ``doubt(sequence, epoch_vit)`` per epoch, higher = review sooner.
 
 ``confidence``: 1 − calibrated probability of the scored stage; ``margin``: 1 − its lead over
 the runner-up; ``entropy``: of the calibrated probabilities, over log 5; ``disagreement``:
 total-variation distance between EpochViT alone and the sequence model;
-``confidence+disagreement``: the sum of the first and the fourth."""
+``confidence+disagreement``: the sum of the first and the fourth; ``epoch-vit-confidence``:
+1 − EpochViT's own calibrated probability of the stage it chose, reading that screen only."""
 
-DEFAULT_RANKING = "confidence+disagreement"
-"""Measured by ``sleepvit bench explain`` with the demo weights (README, Explanations): on the
-real dreams-dev excerpts it ranked the errors best (AUROC 0.756 against 0.715 for confidence
-alone) and needed the fewest epochs reviewed to reach κ 0.90 (78.8 % against 92.5 %); on
-simulated nights at EEG/EOG gain ×0.6 and ×1.6 confidence alone did better (7–9 % against
-11–15 %). To be measured again on the held-out families when the weights change."""
+DEFAULT_RANKING = "epoch-vit-confidence"
+"""Chosen on calibration nights (never test nights) with the demo weights calibrated by
+``sleepvit calibrate`` (README, Confidence): ten simulated 2-h nights of seeds 5,000,000+ at
+EEG/EOG gains 0.5–2.5 (κ 0.64). There EpochViT's own calibrated confidence ranked the errors
+best (AUROC 0.832 against 0.773 for the sequence model's confidence and 0.717 for
+confidence+disagreement) and needed the fewest epochs reviewed for κ 0.90 of the signals that
+cost no extra model run (39.8 % against 42.9 % and 46.7 %). The mean confidence over gain
+views ×0.8/×1.25 (test-time augmentation, 3 EpochViT runs) needed 33.7 % but ranked worse
+(AUROC 0.806) and lost where it matters most: on gain ×2.5 and on the real dreams-dev excerpts
+it needed 85.9 % and 88.3 % against 67.5 % and 78.7 %. When a night's stages are wrong because
+the recording differs (gain, derivation), the sequence model is confidently wrong with its
+context, and the screen alone knows better that it is unsure. Measure again with new weights."""
 
 
 def doubt(sequence: np.ndarray, epoch_vit: np.ndarray, ranking: str = DEFAULT_RANKING):

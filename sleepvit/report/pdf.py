@@ -1,6 +1,7 @@
 """The clinical report: an A4 PDF of one scored night, for a physician to review and sign.
 
-Page 1: header (patient, study, model, scoring date), hypnogram with the model's confidence
+Page 1: header (patient, study, model, scoring date), a boxed warning when the recording is
+unlike the training data, hypnogram with the model's confidence
 strip, sleep statistics, stage distribution, the AI disclaimer and signature lines.
 Page 2: the review queue (:mod:`sleepvit.explain.review`: why each epoch is there, and what
 share of the night it covers) and the channels the model read.
@@ -144,6 +145,7 @@ def write_report(
 def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold, review, queue) -> Figure:
     fig = Figure(figsize=(PAGE_W, PAGE_H))
     y = _title(fig, "Polysomnography — sleep staging report")
+    y = _ood_warning(fig, y, hyp.metadata.get("ood"))
 
     start = info["recording_start"]
     lights = f"{clock_time(start, stats.lights_off_s)} – {clock_time(start, stats.lights_on_s)}"
@@ -240,6 +242,48 @@ def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold, review
     # The sign-off sits at the foot of the page, or lower if the tables ran long.
     _sign_off(fig, max(max(left_y, right_y) + 0.35, PAGE_H - MARGIN - 1.45), review)
     return fig
+
+
+_WARNING_INK, _WARNING_FILL = "#8C1D18", "#FCEEEE"
+
+
+def _ood_warning(fig: Figure, y: float, ood: dict | None) -> float:
+    """A boxed warning across page 1 when the recording is unlike the training data
+    (:mod:`sleepvit.models.ood`); returns the y below it (``y`` when there is none)."""
+    if not ood or not ood.get("fired"):
+        return y
+    height = 0.62
+    fig.add_artist(
+        Rectangle(
+            (_fx(MARGIN), _fy(y + height)),
+            _fx(PAGE_W - 2 * MARGIN),
+            _fh(height),
+            transform=fig.transFigure,
+            facecolor=_WARNING_FILL,
+            edgecolor=_WARNING_INK,
+            linewidth=1.4,
+        )
+    )
+    fig.text(
+        _fx(MARGIN + 0.15),
+        _fy(y + 0.2),
+        "Warning: this recording is unlike the data the model was trained on",
+        fontsize=9.5,
+        fontweight="bold",
+        color=_WARNING_INK,
+        va="center",
+    )
+    fig.text(
+        _fx(MARGIN + 0.15),
+        _fy(y + 0.43),
+        f"Out-of-distribution score {ood['score']:.1f} > threshold {ood['threshold']:.1f} "
+        f"({ood['unusual_epoch_share']:.0%} of epochs unusual). Stages and confidence may be "
+        "wrong: review the whole night, not only the flagged epochs.",
+        fontsize=7.5,
+        color=_WARNING_INK,
+        va="center",
+    )
+    return y + height + 0.2
 
 
 def _statistics_rows(stats: SleepStatistics) -> list[tuple[str, str]]:
