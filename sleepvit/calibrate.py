@@ -150,13 +150,12 @@ def calibrate(
     ``reference``: the training nights (folder or manifest, its ``reference_split``);
     ``data``: the calibration nights (optionally one ``split``; never ``test``).
     """
+    # Both sets are checked before the first night is scored: a test night fails at once.
+    reference_records = _records(reference, reference_split, "reference nights")
+    calibration_records = _records(data, split, "calibration nights")
     scorer = load_backend(weights, backend)
     cache = RenderCache(cache_dir or default_cache_dir(), scorer.render_config, channel_map)
-    reference_nights = list(
-        scored_epochs(
-            scorer, cache, _records(reference, reference_split, "reference nights"), "reference"
-        )
-    )
+    reference_nights = list(scored_epochs(scorer, cache, reference_records, "reference"))
     embedding_reference = EmbeddingReference.fit(
         np.concatenate([n.embeddings for n in reference_nights]),
         np.concatenate([n.labels for n in reference_nights]),
@@ -164,9 +163,7 @@ def calibrate(
     training_scores = embedding_reference.epoch_scores(
         np.concatenate([n.embeddings for n in reference_nights])
     )
-    nights = list(
-        scored_epochs(scorer, cache, _records(data, split, "calibration nights"), "calibrate")
-    )
+    nights = list(scored_epochs(scorer, cache, calibration_records, "calibrate"))
     labels = np.concatenate([n.labels for n in nights])
     logits = np.concatenate([n.epoch_logits for n in nights])
 
