@@ -42,6 +42,15 @@ def scored(backend, hospital_night):
     return study, hypnogram, scores
 
 
+@pytest.fixture(scope="module")
+def exact(hospital_night):
+    """fp32 backend and its scoring: int8 activations are quantised per batch (dynamic
+    quantisation), so a window run in another batch moves by a few 1e-4 once the calibrated
+    temperature softens the probabilities, more than the exactness checks allow."""
+    backend = load_backend(None, "onnx-fp32", threads=1)
+    return backend, score_study(load_study(hospital_night[0]), backend)
+
+
 # ---------------------------------------------------------------- relevance grids
 
 
@@ -78,9 +87,9 @@ def test_unknown_relevance_method_is_refused(backend):
 # ---------------------------------------------------------------- neighbours
 
 
-def test_neighbour_relevance_is_the_night_rescored_without_that_neighbour(backend, scored):
+def test_neighbour_relevance_is_the_night_rescored_without_that_neighbour(exact):
     """Checked against the backends' own sliding windows with one epoch masked night-wide."""
-    _, hypnogram, scores = scored
+    backend, (hypnogram, scores) = exact
     context, n = backend.config.sequence.context, len(hypnogram)
     for epoch in (0, 24, n - 1):
         r = neighbour_relevance(backend, scores.embeddings, epoch)
@@ -101,9 +110,9 @@ def test_neighbour_relevance_is_the_night_rescored_without_that_neighbour(backen
     assert np.abs(neighbour_relevance(backend, scores.embeddings, 24).delta).max() > 0
 
 
-def test_neighbour_relevance_leaves_out_the_epochs_the_night_was_not_scored_on(backend, scored):
+def test_neighbour_relevance_leaves_out_the_epochs_the_night_was_not_scored_on(exact):
     """An epoch without readable EEG (UNS) is out of every window, as in the scoring."""
-    _, _, scores = scored
+    backend, (_, scores) = exact
     keep = np.ones(len(scores.embeddings), bool)
     keep[[20, 26]] = False
     scored_without = backend.sequence_probabilities(scores.embeddings, keep=keep)
