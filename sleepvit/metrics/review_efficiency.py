@@ -152,6 +152,7 @@ def review_table(night_sets: Mapping[str, Sequence[Night]], goals=KAPPA_GOALS) -
     """
     if "pooled" in night_sets:
         raise ValueError("'pooled' is the name of all night sets together; rename that set")
+
     def pooled(nights: Sequence[Night]) -> dict:
         return review_efficiency(*(np.concatenate(p) for p in zip(*nights, strict=True)), goals)
 

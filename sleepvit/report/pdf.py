@@ -145,7 +145,10 @@ def write_report(
 def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold, review, queue) -> Figure:
     fig = Figure(figsize=(PAGE_W, PAGE_H))
     y = _title(fig, "Polysomnography — sleep staging report")
-    y = _ood_warning(fig, y, hyp.metadata.get("ood"))
+    below_warning = _ood_warning(fig, y, hyp.metadata.get("ood"))
+    # The warning's room comes out of the hypnogram, so the sign-off stays on the page.
+    hypnogram_h = 2.3 - (below_warning - y)
+    y = below_warning
 
     start = info["recording_start"]
     lights = f"{clock_time(start, stats.lights_off_s)} – {clock_time(start, stats.lights_on_s)}"
@@ -199,10 +202,10 @@ def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold, review
     y = max(bottoms) + 0.2
 
     y = _section(fig, y, "Hypnogram")
-    hypnogram_ax = _axes(fig, MARGIN + 0.45, y, PAGE_W - 2 * MARGIN - 0.5, 2.3)
+    hypnogram_ax = _axes(fig, MARGIN + 0.45, y, PAGE_W - 2 * MARGIN - 0.5, hypnogram_h)
     draw_hypnogram(hypnogram_ax, hyp, lights=(stats.lights_off_s, stats.lights_on_s))
     hypnogram_ax.tick_params(labelsize=7, labelbottom=False)
-    y += 2.4
+    y += hypnogram_h + 0.1
     confidence_ax = _axes(fig, MARGIN + 0.45, y, PAGE_W - 2 * MARGIN - 0.5, 0.55)
     draw_confidence(confidence_ax, hyp, threshold, [f.epoch for f in flagged])
     confidence_ax.tick_params(axis="x", labelsize=7)
@@ -252,7 +255,7 @@ def _ood_warning(fig: Figure, y: float, ood: dict | None) -> float:
     (:mod:`sleepvit.models.ood`); returns the y below it (``y`` when there is none)."""
     if not ood or not ood.get("fired"):
         return y
-    height = 0.62
+    height = 0.78
     fig.add_artist(
         Rectangle(
             (_fx(MARGIN), _fy(y + height)),
@@ -264,25 +267,31 @@ def _ood_warning(fig: Figure, y: float, ood: dict | None) -> float:
             linewidth=1.4,
         )
     )
-    fig.text(
-        _fx(MARGIN + 0.15),
-        _fy(y + 0.2),
-        "Warning: this recording is unlike the data the model was trained on",
-        fontsize=9.5,
-        fontweight="bold",
-        color=_WARNING_INK,
-        va="center",
+    lines = (
+        ("Warning: this recording is unlike the data the model was trained on", 9.5, "bold"),
+        (
+            f"Out-of-distribution score {ood['score']:.1f} > threshold {ood['threshold']:.1f} "
+            f"({ood['unusual_epoch_share']:.0%} of epochs unusual).",
+            7.5,
+            "normal",
+        ),
+        (
+            "Stages and confidence may be wrong: review the whole night, not only the flagged "
+            "epochs.",
+            7.5,
+            "normal",
+        ),
     )
-    fig.text(
-        _fx(MARGIN + 0.15),
-        _fy(y + 0.43),
-        f"Out-of-distribution score {ood['score']:.1f} > threshold {ood['threshold']:.1f} "
-        f"({ood['unusual_epoch_share']:.0%} of epochs unusual). Stages and confidence may be "
-        "wrong: review the whole night, not only the flagged epochs.",
-        fontsize=7.5,
-        color=_WARNING_INK,
-        va="center",
-    )
+    for offset, (text, size, weight) in zip((0.2, 0.43, 0.6), lines, strict=True):
+        fig.text(
+            _fx(MARGIN + 0.15),
+            _fy(y + offset),
+            text,
+            fontsize=size,
+            fontweight=weight,
+            color=_WARNING_INK,
+            va="center",
+        )
     return y + height + 0.2
 
 
