@@ -13,6 +13,7 @@ from pathlib import Path
 from sleepvit.evaluate import format_score
 from sleepvit.hypnogram import STAGES
 from sleepvit.io.atomic import atomic_open
+from sleepvit.models.uncertainty import UncertaintyCalibration
 
 CARD_FILE = "MODEL_CARD.md"
 
@@ -94,8 +95,11 @@ def _relevance_section(evaluation: dict) -> list[str]:
     return lines
 
 
-def model_card(config: dict, evaluation: dict) -> str:
-    """Markdown of the card from a weights ``config.json`` and an ``evaluation.json``.
+def model_card(
+    config: dict, evaluation: dict, uncertainty: UncertaintyCalibration | None = None
+) -> str:
+    """Markdown of the card from a weights ``config.json`` and an ``evaluation.json`` (and the
+    folder's :class:`~sleepvit.models.uncertainty.UncertaintyCalibration`, when calibrated).
 
     Examples
     --------
@@ -167,6 +171,7 @@ def model_card(config: dict, evaluation: dict) -> str:
         f"| validation, after scaling | {format_score(validation.get('ece_after'))} |",
         f"| held-out nights, as shipped | {format_score(evaluation.get('ece'))} |",
         "",
+        *uncertainty_section(uncertainty),
         *_relevance_section(evaluation),
         "## Limits",
         "",
@@ -185,11 +190,47 @@ def model_card(config: dict, evaluation: dict) -> str:
     return "\n".join(lines)
 
 
+def uncertainty_section(uncertainty: UncertaintyCalibration | None) -> list[str]:
+    """The card's lines on what ``sleepvit calibrate`` fitted (none for an uncalibrated folder).
+
+    >>> fitted = UncertaintyCalibration(2.8, 1.4, 15.5, 18.5, {"calibration_nights": ["a"]})
+    >>> uncertainty_section(fitted)[0]
+    '## Confidence and out-of-distribution warning (`sleepvit calibrate`)'
+    """
+    if uncertainty is None:
+        return []
+    fitted = uncertainty.fitted_on
+    sequence = fitted.get("sequence", {})
+    return [
+        "## Confidence and out-of-distribution warning (`sleepvit calibrate`)",
+        "",
+        f"Fitted on {len(fitted.get('calibration_nights', []))} calibration nights "
+        f"(`{fitted.get('calibration')}`, never test nights) and "
+        f"{fitted.get('reference_nights', '—')} training nights (`{fitted.get('reference')}`, "
+        "the training-embedding reference). Rerun `sleepvit calibrate` whenever the weights "
+        "change.",
+        "",
+        "| | value |",
+        "|---|---:|",
+        f"| sequence temperature (replaces the training one) | "
+        f"{uncertainty.sequence_temperature:.3f} |",
+        f"| ECE on the calibration nights, before → after | "
+        f"{format_score(sequence.get('ece_before'))} → {format_score(sequence.get('ece_after'))} |",
+        f"| EpochViT temperature | {uncertainty.epoch_vit_temperature:.3f} |",
+        f"| OOD night threshold (median embedding distance) | "
+        f"{uncertainty.ood_night_threshold:.2f} |",
+        f"| OOD epoch threshold (99th percentile of training epochs) | "
+        f"{uncertainty.ood_epoch_threshold:.2f} |",
+        "",
+    ]
+
+
 def write_model_card(weights: str | Path, evaluation: dict) -> Path:
-    """Write ``weights/MODEL_CARD.md`` from its ``config.json`` and ``evaluation``."""
+    """Write ``weights/MODEL_CARD.md`` from its ``config.json``, ``uncertainty.json`` (when
+    calibrated) and ``evaluation``."""
     weights = Path(weights)
     config = json.loads((weights / "config.json").read_text(encoding="utf-8"))
     path = weights / CARD_FILE
     with atomic_open(path, "w", encoding="utf-8") as handle:
-        handle.write(model_card(config, evaluation))
+        handle.write(model_card(config, evaluation, UncertaintyCalibration.load(weights)))
     return path
