@@ -196,3 +196,33 @@ def test_calibrate_refuses_test_nights_and_needs_bad_and_good_nights(
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bars
     assert err.startswith("error:") and "κ ≥ 0.7" in err
     assert not (weights / "uncertainty.json").exists()
+
+
+def test_evaluate_reports_review_efficiency_rankings_calibration_and_ood(
+    tmp_path, tiny_weights, hospital_night, sleep_edf_night
+):
+    from sleepvit.evaluate import evaluate
+    from sleepvit.explain.review import RANKINGS
+
+    weights = _calibrated_copy(tiny_weights, tmp_path, -1.0)  # fires on every night
+    records = [
+        NightRecord(*hospital_night, subject="a", split="test"),
+        NightRecord(*sleep_edf_night, subject="b", split="test"),
+    ]
+    manifest = write_manifest(records, tmp_path / "manifest.csv")
+    result = evaluate(weights, manifest, out=tmp_path / "eval", cache_dir=tmp_path / "cache")
+    metrics = result.metrics
+    table = metrics["review_efficiency"]
+    assert list(table) == [hospital_night[0].stem, sleep_edf_night[0].stem, "pooled"]
+    pooled = table["pooled"]
+    assert len(pooled["curve"]) == 101 and pooled["curve"][-1] == 1.0
+    assert pooled["kappa"] == pytest.approx(metrics["with_sequence"]["kappa"])
+    assert 0.0 <= pooled["review_for_kappa_080"] <= pooled["review_for_kappa_090"] <= 1.0
+    assert set(metrics["rankings"]) == set(RANKINGS)
+    assert 0.0 <= metrics["ece_epoch_vit"] <= 1.0
+    assert metrics["ood"]["fired"] == 2 and metrics["ood"]["threshold"] == -1.0
+    assert all(row["ood_fired"] for row in result.per_night)
+    text = result.format()
+    assert "review→κ0.90" in text and "fired on 2 of 2 nights" in text
+    saved = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert saved["review_efficiency"]["pooled"] == pooled
