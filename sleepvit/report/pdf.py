@@ -256,17 +256,7 @@ def _ood_warning(fig: Figure, y: float, ood: dict | None) -> float:
     if not ood or not ood.get("fired"):
         return y
     height = 0.78
-    fig.add_artist(
-        Rectangle(
-            (_fx(MARGIN), _fy(y + height)),
-            _fx(PAGE_W - 2 * MARGIN),
-            _fh(height),
-            transform=fig.transFigure,
-            facecolor=_WARNING_FILL,
-            edgecolor=_WARNING_INK,
-            linewidth=1.4,
-        )
-    )
+    _box(fig, y, height, _WARNING_FILL, _WARNING_INK, 1.4)
     lines = (
         ("Warning: this recording is unlike the data the model was trained on", 9.5, "bold"),
         (
@@ -356,17 +346,7 @@ def _sign_off(fig: Figure, y: float, review: TechnicianReview | None = None) -> 
     else:
         text = DISCLAIMER
     box_h = 0.42
-    fig.add_artist(
-        Rectangle(
-            (_fx(MARGIN), _fy(y + box_h)),
-            _fx(PAGE_W - 2 * MARGIN),
-            _fh(box_h),
-            transform=fig.transFigure,
-            facecolor="#FFF4E0",
-            edgecolor="#E8A33D",
-            linewidth=0.8,
-        )
-    )
+    _box(fig, y, box_h, "#FFF4E0", "#E8A33D", 0.8)
     fig.text(
         0.5,
         _fy(y + box_h / 2),
@@ -680,6 +660,21 @@ def _title(fig: Figure, title: str, subtitle: str = "") -> float:
         fig.text(1 - _fx(MARGIN), _fy(0.85), subtitle, fontsize=8, color=_MUTED, ha="right")
     fig.add_artist(_hline(MARGIN, PAGE_W - MARGIN, 0.98, _ACCENT, 1.2))
     return 1.3
+
+
+def _box(fig: Figure, y: float, height: float, fill: str, edge: str, linewidth: float) -> None:
+    """A framed box across the page between the margins, from ``y`` down ``height`` inches."""
+    fig.add_artist(
+        Rectangle(
+            (_fx(MARGIN), _fy(y + height)),
+            _fx(PAGE_W - 2 * MARGIN),
+            _fh(height),
+            transform=fig.transFigure,
+            facecolor=fill,
+            edgecolor=edge,
+            linewidth=linewidth,
+        )
+    )
 
 
 def _section(fig: Figure, y: float, heading: str, x: float = MARGIN, width: float = 0) -> float:
