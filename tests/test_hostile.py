@@ -535,7 +535,10 @@ def test_a_cjk_file_name_reaches_the_report_without_a_warning(tmp_path):
     edf = _write(tmp_path / "睡眠_夜.edf", _montage(seconds=120), seconds=120)
     done = _cli("score", edf, "--out", tmp_path / "o")
     assert done.returncode == 0, done.stderr
-    assert not [line for line in done.stderr.splitlines() if "warning" in line.lower()]
+    # Two minutes of synthetic sines may well be unlike the training data: that verdict is the
+    # recording's, not the file name's.
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line.lower()]
+    assert not [line for line in warnings if "unlike the training data" not in line]
     assert "睡眠_夜.edf" in _pdf_text(tmp_path / "o" / "睡眠_夜.report.pdf")
 
 
