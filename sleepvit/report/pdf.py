@@ -179,7 +179,8 @@ def _summary_page(hyp, stats, info, model, scored_at, flagged, threshold, review
                 ("Epochs", f"{len(hyp)} × {hyp.epoch_s:g} s"),
                 (
                     "For review",
-                    f"{len(flagged)} epochs ({queue.coverage:.0%} of the night)"
+                    # The column fits ~20 characters; page 2 says it in full.
+                    f"{len(flagged)} epochs ({queue.coverage:.0%})"
                     if queue is not None
                     else f"{len(flagged)} epochs (< {threshold:g})",
                 ),
@@ -409,7 +410,7 @@ def _review_page(hyp: Hypnogram, info: dict, flagged, threshold: float, queue) -
         legend = "; ".join(f"{REASON_SHORT[r]} = {REASON_TEXT[r]}" for r in REASON_TEXT)
         lines = (
             f"The queue covers {queue.coverage:.1%} of the night's scored epochs "
-            f"({len(queue)} of {queue.n_scored}), the most doubtful first.",
+            f"({len(queue)} of {queue.n_scored}), the most doubtful first (by {queue.ranking}).",
             f"Why: {legend} (confidence below {queue.threshold:g}).",
         )
         for line in lines:
