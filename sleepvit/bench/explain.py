@@ -5,9 +5,11 @@
    the whole night scored with and without every epoch's grid, interleaved run by run, medians
    and their ratio; captum's Integrated Gradients and Occlusion of one epoch (torch).
 2. **Review-queue ranking**: for each ranking signal of :data:`~sleepvit.explain.RANKINGS`,
-   how well it ranks the model's errors (AUROC) and how many epochs a technician correcting
-   the most doubtful first must review before κ reaches 0.90, on simulated nights of seeds
-   and montages outside the demo training corpus.
+   and for test-time augmentation (the mean confidence over the night at EEG/EOG gain ×1,
+   ×0.8 and ×1.25, which costs two more scorings), how well it ranks the model's errors
+   (AUROC) and how many epochs a technician correcting the most doubtful first must review
+   before κ reaches 0.80 and 0.90, on simulated nights of seeds and montages outside the demo
+   training corpus and on the dreams-dev excerpts.
 3. **Planted features** (:mod:`sleepvit.synth.planted`): how often the planted stage gained
    probability (the feature decided something), and how often each method's top patch is the
    planted signal and column.
@@ -137,7 +139,8 @@ def _queue_nights(backend, folder: Path, hours: float):
                 if slot.startswith(("EEG", "EOG")):
                     signal.data[:] = signal.data * gain
             _, scores = score_study(study, backend)
-            yield f"simulated ×{gain:g}", truth, scores.sequence, scores.epoch_vit
+            views = _augmented_sequence(backend, study, scores.sequence)
+            yield f"simulated ×{gain:g}", truth, scores.sequence, scores.epoch_vit, views
 
 
 def _dreams_nights(backend):
@@ -156,24 +159,50 @@ def _dreams_nights(backend):
                 DREAMS_DEV / row["hypnogram"], study.start, study.duration_s
             ).stages
             _, scores = score_study(study, backend)
-            yield "dreams-dev (real)", truth, scores.sequence, scores.epoch_vit
+            views = _augmented_sequence(backend, study, scores.sequence)
+            yield "dreams-dev (real)", truth, scores.sequence, scores.epoch_vit, views
+
+
+TTA_GAINS = (0.8, 1.25)
+"""Gains of the test-time-augmented views of the EEG and EOG (a candidate ranking signal)."""
+TTA_RANKING = "tta-mean-confidence (3 runs)"
+
+
+def _augmented_sequence(backend, study, sequence: np.ndarray) -> np.ndarray:
+    """Sequence probabilities averaged over the night as it is and at :data:`TTA_GAINS`: the
+    test-time-augmentation candidate, which costs two more scorings of the night."""
+    from sleepvit.pipeline import score_study
+
+    views = [sequence]
+    for gain in TTA_GAINS:
+        for slot, signal in study.signals.items():
+            if slot.startswith(("EEG", "EOG")):
+                signal.data[:] = signal.data * gain
+        views.append(score_study(study, backend)[1].sequence)
+        for slot, signal in study.signals.items():
+            if slot.startswith(("EEG", "EOG")):
+                signal.data[:] = signal.data / gain
+    return np.mean(views, axis=0)
 
 
 def _queue_rankings(backend, folder: Path, hours: float) -> dict:
     pooled: dict[str, list] = {}
-    for name, truth, sequence, alone in (
+    for name, truth, sequence, alone, views in (
         *_queue_nights(backend, folder, hours),
         *_dreams_nights(backend),
     ):
         scored = truth >= 0
-        pooled.setdefault(name, []).append((truth[scored], sequence[scored], alone[scored]))
+        pooled.setdefault(name, []).append(
+            (truth[scored], sequence[scored], alone[scored], views[scored])
+        )
     result = {}
     for name, nights in pooled.items():
-        truth, sequence, alone = (np.concatenate([n[i] for n in nights]) for i in range(3))
+        truth, sequence, alone, views = (np.concatenate([n[i] for n in nights]) for i in range(4))
         predicted = sequence.argmax(axis=1)
+        signals = {ranking: doubt(sequence, alone, ranking) for ranking in RANKINGS}
+        signals[TTA_RANKING] = 1.0 - np.nan_to_num(views).max(axis=1)
         rows = {}
-        for ranking in RANKINGS:
-            signal = doubt(sequence, alone, ranking)
+        for ranking, signal in signals.items():
             rows[ranking] = {
                 "auroc": error_auroc(truth, predicted, signal),
                 "review_for_kappa_080": review_fraction(truth, predicted, signal, 0.8),
