@@ -126,6 +126,13 @@ DREAMS_DEV = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "d
 """Real excerpts for development checks (``../shared``; skipped when absent)."""
 
 
+def _scale_eeg_eog(study, gain: float) -> None:
+    """Multiply the EEG and EOG of a loaded night by ``gain``, in place (an amplifier gain)."""
+    for slot, signal in study.signals.items():
+        if slot.startswith(("EEG", "EOG")):
+            signal.data[:] = signal.data * gain
+
+
 def _queue_nights(backend, folder: Path, hours: float):
     """``(name, truth, sequence, epoch_vit)`` of the simulated queue nights at every gain."""
     from sleepvit.io import load_study
@@ -135,9 +142,7 @@ def _queue_nights(backend, folder: Path, hours: float):
         study, truth = _simulated_study(folder, seed, style, hours)
         for gain in GAINS:
             study = load_study(study.path)
-            for slot, signal in study.signals.items():
-                if slot.startswith(("EEG", "EOG")):
-                    signal.data[:] = signal.data * gain
+            _scale_eeg_eog(study, gain)
             _, scores = score_study(study, backend)
             views = _augmented_sequence(backend, study, scores.sequence)
             yield f"simulated ×{gain:g}", truth, scores.sequence, scores.epoch_vit, views
@@ -171,17 +176,21 @@ TTA_RANKING = "tta-mean-confidence (3 runs)"
 def _augmented_sequence(backend, study, sequence: np.ndarray) -> np.ndarray:
     """Sequence probabilities averaged over the night as it is and at :data:`TTA_GAINS`: the
     test-time-augmentation candidate, which costs two more scorings of the night."""
+    import logging
+
     from sleepvit.pipeline import score_study
 
     views = [sequence]
-    for gain in TTA_GAINS:
-        for slot, signal in study.signals.items():
-            if slot.startswith(("EEG", "EOG")):
-                signal.data[:] = signal.data * gain
-        views.append(score_study(study, backend)[1].sequence)
-        for slot, signal in study.signals.items():
-            if slot.startswith(("EEG", "EOG")):
-                signal.data[:] = signal.data / gain
+    pipeline_log = logging.getLogger("sleepvit.pipeline")
+    level = pipeline_log.level
+    pipeline_log.setLevel(logging.ERROR)  # a view is no recording: its warnings are noise
+    try:
+        for gain in TTA_GAINS:
+            _scale_eeg_eog(study, gain)
+            views.append(score_study(study, backend)[1].sequence)
+            _scale_eeg_eog(study, 1.0 / gain)
+    finally:
+        pipeline_log.setLevel(level)
     return np.mean(views, axis=0)
 
 
