@@ -123,7 +123,9 @@ def test_a_corrupt_calibration_file_is_one_line_naming_the_fix(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory, save_tiny_weights):
-    """An untrained but complete weights folder."""
+    """An untrained but complete weights folder (the scoring tests need torch; the metrics do
+    not)."""
+    pytest.importorskip("torch")
     return save_tiny_weights(tmp_path_factory.mktemp("weights") / "tiny", depth=1)
 
 
