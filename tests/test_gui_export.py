@@ -26,7 +26,7 @@ def reviewed(study_copy):
     """A session where the technician changed epochs 3 and 21, confirmed 0-1, signed off."""
     opened = open_study(OpenRequest(study_copy))
     session = StudySession(opened, reviewer="anna")
-    session.set_ai(score_study_for_review(opened.study, load_backend()))
+    session.set_ai(*score_study_for_review(opened.study, load_backend()))
     ai = session.ai.stages
     session.accept_ai()
     session.accept_ai()

@@ -40,7 +40,7 @@ def open_session(path: Path, scorer=None, **request) -> StudySession:
     opened = open_study(OpenRequest(path, **request))
     session = StudySession(opened, reviewer="anna")
     if session.ai is None and scorer is not None:
-        session.set_ai(score_study_for_review(opened.study, scorer))
+        session.set_ai(*score_study_for_review(opened.study, scorer))
     return session
 
 

@@ -1,9 +1,13 @@
-"""Opening and scoring a study off the GUI thread, with progress and cancel.
+"""Opening, scoring and explaining a study off the GUI thread, with progress and cancel.
 
 :class:`OpenStudyThread` runs :func:`~sleepvit.gui.session.opening.open_study`, hands the
 opened study to the GUI thread (``opened``) so the first page shows at once, then scores the
 night if no earlier AI scoring was found (``scored``). The sidecar connection changes hands
 with ``opened``: the worker never touches it afterwards.
+
+:class:`ExplainThread` computes what the AI panel asks for one epoch at a time (neighbour
+relevance, a detail map: :func:`~sleepvit.gui.session.explanation.compute`); a request for
+another epoch replaces the ones not started, so paging quickly never queues up work.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import QThread, Signal
 
 from sleepvit.errors import Cancelled, SleepVitError
+from sleepvit.gui.session.explanation import ExplainJob, compute
 from sleepvit.gui.session.opening import OpenRequest, open_study
 from sleepvit.gui.session.scoring import score_study_for_review
 from sleepvit.gui.session.session import OpenedStudy
@@ -49,7 +54,8 @@ def scorer_for(weights: Path | None, backend: str):
 class OpenStudyThread(QThread):
     """Open ``request`` and, unless ``score`` is false or a scoring exists, score it.
 
-    Signals: ``progress(step, done, total)`` · ``opened(OpenedStudy)`` · ``scored(AiScoring)``
+    Signals: ``progress(step, done, total)`` · ``opened(OpenedStudy)`` ·
+    ``scored((AiScoring, NightExplanation))``
     · ``failed(error, stage)`` with the :class:`~sleepvit.errors.SleepVitError` (or the
     message of an internal error) and stage ``open`` or ``score`` · ``cancelled(stage)``.
     """
@@ -91,8 +97,10 @@ class OpenStudyThread(QThread):
             stage = "score"
             self.progress.emit("model", 0, 1)
             scorer = scorer_for(self.request.weights, self.request.backend)
-            ai = score_study_for_review(opened.study, scorer, self.progress.emit, self.is_cancelled)
-            self.scored.emit(ai)
+            scored = score_study_for_review(
+                opened.study, scorer, self.progress.emit, self.is_cancelled
+            )
+            self.scored.emit(scored)
         except Cancelled:
             self.cancelled.emit(stage)
         except SleepVitError as exc:
@@ -104,3 +112,53 @@ class OpenStudyThread(QThread):
                 "has the details",
                 stage,
             )
+
+
+class ExplainThread(QThread):
+    """Computes :class:`~sleepvit.gui.session.explanation.ExplainJob` s for one study.
+
+    Signals: ``done(job, result)`` · ``failed(job, message)`` (a one-line reason: captum
+    missing, another model's explanation, a model error).
+    """
+
+    done = Signal(object, object)
+    failed = Signal(object, str)
+
+    def __init__(self, study, night, weights: Path | None, backend: str, parent=None):
+        super().__init__(parent)
+        self.study = study
+        self.night = night
+        self.weights = weights
+        self.backend = backend
+        self._jobs: list[ExplainJob] = []
+        self._wake = threading.Condition()
+        self._stopping = False
+
+    def request(self, jobs: list[ExplainJob]) -> None:
+        """Compute ``jobs`` next, dropping those asked for earlier and not started."""
+        with self._wake:
+            self._jobs = list(jobs)
+            self._wake.notify()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._jobs = []
+            self._wake.notify()
+
+    def run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._jobs and not self._stopping:
+                    self._wake.wait()
+                if self._stopping:
+                    return
+                job = self._jobs.pop(0)
+            try:
+                scorer = scorer_for(self.weights, self.backend)
+                self.done.emit(job, compute(job, self.study, self.night, scorer))
+            except SleepVitError as exc:
+                self.failed.emit(job, str(exc))
+            except Exception as exc:  # noqa: BLE001 — a bug must not kill the app
+                log.exception("internal error explaining epoch %d", job.epoch + 1)
+                self.failed.emit(job, f"internal error ({type(exc).__name__}: {exc})")

@@ -30,7 +30,7 @@ def export_review(session: StudySession, folder: Path) -> dict[str, Path]:
     when the folder cannot be written."""
     from sleepvit.metrics.sleep import sleep_statistics
     from sleepvit.outputs import ScoredNight, write_night_outputs
-    from sleepvit.report.review import TechnicianReview, low_confidence_epochs
+    from sleepvit.report.review import TechnicianReview
 
     reviewed = session.reviewed_hypnogram()
     ai = session.ai
@@ -52,12 +52,14 @@ def export_review(session: StudySession, folder: Path) -> dict[str, Path]:
         study=session.study,
         hypnogram=reviewed,
         stats=sleep_statistics(reviewed),
-        flagged=low_confidence_epochs(ai_hypnogram) if ai is not None else np.zeros(0, int),
+        # The queue the technician walked: the report's flagged-epochs page lists the same.
+        flagged=session.queue.queue if session.queue is not None else np.zeros(0, int),
         model={"name": model.get("name", "—"), "version": model.get("version", "")}
         | {k: v for k, v in model.items() if k in ("backend", "weights")},
         reference=_reference(session),
         warnings=list(session.study.warnings),
         review=review,
+        quality=quality.to_dict() if (quality := session.quality()) is not None else None,
     )
     return write_night_outputs(night, folder, reviewed_stem(session))
 

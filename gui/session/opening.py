@@ -6,10 +6,10 @@ functions so that tests (and ``sleepvit-gui --self-test``) run them without a sc
 1. :func:`open_study` — load the signals (with the channel map chosen in an earlier session)
    while hashing the recording, find or create its sidecar, then find an AI scoring that
    needs no rescoring (the one the review started from, kept in the sidecar, or ``sleepvit
-   score`` outputs) and a technician scoring on file. The first page can be drawn as soon
-   as it returns.
+   score`` outputs: ``STEM.hypnogram.csv``, ``STEM.relevance.npz``) with its explanation,
+   and a technician scoring on file. The first page can be drawn as soon as it returns.
 2. :func:`~sleepvit.gui.session.scoring.score_study_for_review` — only when no AI scoring
-   was found: render and score the night.
+   was found: render, score and explain the night.
 
 A broken or unreadable model never stops a study from opening: the screen falls back to the
 default render config and the technician scores without the AI.
@@ -24,6 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sleepvit.errors import InvalidRecordingError, SleepVitError
+from sleepvit.explain import NightExplanation
+from sleepvit.gui.session.explanation import (
+    ai_from_explanation,
+    find_explanation,
+    from_bytes,
+    mismatch,
+    to_bytes,
+)
 from sleepvit.gui.session.scoring import (
     AiScoring,
     Progress,
@@ -108,17 +116,26 @@ def open_study(
         model_config, model_note = _model_render_config(request.weights)
         notes += [model_note] if model_note else []
         ai = _stored_ai(sidecar, study)
+        kept = ai is not None
+        explanation = _stored_explanation(sidecar, study, ai) if kept else None
         if ai is None:
             ai, passed_over = find_scored_outputs(study, request.scored_folders)
             notes += passed_over
-            if ai is not None:
-                sidecar.save_ai_scoring(ai.stages, ai.probabilities, ai.epoch_vit, ai.info)
+        if explanation is None:
+            explanation, found_at, passed_over = find_explanation(study, ai, request.scored_folders)
+            notes += passed_over
+            if explanation is not None:
+                if ai is None:  # STEM.relevance.npz alone carries the whole AI scoring
+                    ai = ai_from_explanation(explanation, found_at, study)
+                sidecar.save_explanation(to_bytes(explanation))
+        if ai is not None and not kept:
+            sidecar.save_ai_scoring(ai.stages, ai.probabilities, ai.epoch_vit, ai.info)
         reference, reference_notes = find_reference(study)
         notes += reference_notes
     except BaseException:
         sidecar.close()
         raise
-    return OpenedStudy(study, identity, sidecar, model_config, ai, reference, notes)
+    return OpenedStudy(study, identity, sidecar, model_config, ai, reference, notes, explanation)
 
 
 def _stored_ai(sidecar, study) -> AiScoring | None:
@@ -130,8 +147,24 @@ def _stored_ai(sidecar, study) -> AiScoring | None:
     channels = {slot: signal.label for slot, signal in study.signals.items()}
     if len(stages) != study.n_epochs or info.get("channels", channels) != channels:
         sidecar.forget_ai_scoring()
+        sidecar.forget_explanation()
         return None
     return AiScoring(stages, probabilities, epoch_vit, info)
+
+
+def _stored_explanation(sidecar, study, ai: AiScoring) -> NightExplanation | None:
+    """The explanation kept with the AI scoring the review started from, if it still fits."""
+    content = sidecar.load_explanation()
+    if content is None:
+        return None
+    try:
+        night = from_bytes(content, sidecar.path)
+    except SleepVitError:
+        night = None
+    if night is None or mismatch(night, study, ai):
+        sidecar.forget_explanation()
+        return None
+    return night
 
 
 def _model_render_config(weights: Path | None) -> tuple[RenderConfig, str]:

@@ -1,11 +1,9 @@
-"""The order in which the technician visits doubtful epochs ("next uncertain epoch").
+"""Walking the review queue: the epochs a technician visits with "next / previous uncertain".
 
-The review queue proper — low calibrated confidence, plus epochs where EpochViT alone and the
-sequence model disagree, plus transitions the sequence model changed — comes from
-:mod:`sleepvit.explain` (its own issue). Until it exists, :meth:`ReviewQueue.by_confidence`
-stands in: the epochs the report flags (confidence below
-:data:`~sleepvit.report.review.REVIEW_THRESHOLD`), least confident first. A queue is only an
-ordered list of epochs, so the explain queue replaces it without touching the views.
+The queue itself is :func:`sleepvit.explain.review_queue`'s — low calibrated confidence,
+EpochViT alone disagreeing with the sequence model, transitions the context changed, ranked
+by :data:`~sleepvit.explain.DEFAULT_RANKING` — the same queue the report's flagged-epochs
+page lists (the export hands it over). :class:`QueueWalk` adds where the technician is in it.
 """
 
 from __future__ import annotations
@@ -14,39 +12,63 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sleepvit.explain import ReviewQueue, review_queue
+from sleepvit.explain.review import REASON_TEXT
 from sleepvit.gui.session.scoring import AiScoring
-from sleepvit.report.review import REVIEW_THRESHOLD, low_confidence_epochs
 
-BY_CONFIDENCE = "lowest confidence first"
+
+def queue_of(ai: AiScoring) -> ReviewQueue:
+    """The review queue of an AI scoring.
+
+    A scoring read from ``STEM.hypnogram.csv`` has no EpochViT-alone probabilities: its queue
+    can only hold the low-confidence epochs (EpochViT is then taken to agree everywhere).
+    """
+    epoch_vit = ai.epoch_vit if ai.epoch_vit is not None else ai.probabilities
+    return review_queue(ai.probabilities, epoch_vit, ai.stages)
 
 
 @dataclass(frozen=True)
-class ReviewQueue:
-    """Epochs (from 0) in the order they should be reviewed.
+class QueueWalk:
+    """A :class:`~sleepvit.explain.ReviewQueue` walked in its order.
 
     Examples
     --------
-    >>> queue = ReviewQueue(np.array([7, 2, 9]), BY_CONFIDENCE)
+    >>> p = np.tile(np.eye(5, dtype=np.float32)[2], (10, 1))
+    >>> p[[2, 7, 9]] = [[.4, .3, .3, 0, 0], [.2, .5, .3, 0, 0], [.3, .3, .4, 0, 0]]
+    >>> alone = p.copy(); alone[7] = np.eye(5)[2]  # EpochViT alone saw N2 in epoch 7
+    >>> walk = QueueWalk(review_queue(p, alone))
+    >>> walk.epochs.tolist()                       # most doubtful first
+    [7, 2, 9, 8]
     >>> reviewed = np.zeros(10, bool); reviewed[2] = True
-    >>> queue.next_position(-1, reviewed), queue.next_position(0, reviewed)
+    >>> walk.next_position(-1, reviewed), walk.next_position(0, reviewed)
     (0, 2)
-    >>> queue.previous_position(2), queue.position_of(9), queue.position_of(3)
+    >>> walk.previous_position(2), walk.position_of(9), walk.position_of(3)
     (1, 2, None)
+    >>> walk.why(7), f"{walk.queue.coverage:.0%}"
+    (['low confidence', 'screen alone disagrees', 'transition changed by context'], '40%')
     """
 
-    epochs: np.ndarray
-    ordering: str
-    """How the order was made, shown to the technician."""
+    queue: ReviewQueue
 
-    @classmethod
-    def by_confidence(cls, ai: AiScoring, threshold: float = REVIEW_THRESHOLD) -> ReviewQueue:
-        """The flagged epochs of the report, least confident first (ties in time order)."""
-        flagged = low_confidence_epochs(ai.hypnogram(None), threshold)
-        order = np.argsort(ai.confidence[flagged], kind="stable")
-        return cls(flagged[order], BY_CONFIDENCE)
+    @property
+    def epochs(self) -> np.ndarray:
+        return self.queue.epochs
+
+    @property
+    def ordering(self) -> str:
+        """How the queue is ranked, for the technician."""
+        return f"ranked by {self.queue.ranking}"
 
     def __len__(self) -> int:
-        return int(self.epochs.size)
+        return len(self.queue)
+
+    def why(self, epoch: int) -> list[str]:
+        """Why ``epoch`` is queued (:data:`~sleepvit.explain.review.REASON_TEXT`)."""
+        return self.queue.why(epoch)
+
+    def counts(self) -> dict[str, int]:
+        """Queued epochs per reason (an epoch may count under several)."""
+        return {text: self.queue.count(reason) for reason, text in REASON_TEXT.items()}
 
     def position_of(self, epoch: int) -> int | None:
         found = np.flatnonzero(self.epochs == epoch)

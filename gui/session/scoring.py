@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sleepvit.errors import HypnogramError, SleepVitError
+from sleepvit.explain import NightExplanation
 from sleepvit.hypnogram import Hypnogram
 
 # Imported with the app, not when the first study opens: it brings the report's matplotlib
@@ -81,8 +82,10 @@ def score_study_for_review(
     scorer,
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
-) -> AiScoring:
-    """Score ``study`` with a loaded backend (:func:`~sleepvit.models.backends.load_backend`).
+) -> tuple[AiScoring, NightExplanation]:
+    """Score ``study`` with a loaded backend (:func:`~sleepvit.models.backends.load_backend`):
+    the AI scoring and its explanation (every epoch's relevance grid, from the same EpochViT
+    pass, :meth:`~sleepvit.explain.NightExplanation.from_scores`).
 
     ``progress(step, done, total)`` follows the epochs rendered and run through EpochViT;
     ``cancelled()`` is asked before each block (:func:`sleepvit.pipeline.score_study`), which
@@ -98,8 +101,10 @@ def score_study_for_review(
         if progress is not None:
             progress(stage, done[stage], n)
 
-    hypnogram, scores = score_study(study, scorer, progress=step, cancelled=cancelled)
-    return AiScoring.from_hypnogram(
+    hypnogram, scores = score_study(
+        study, scorer, progress=step, cancelled=cancelled, relevance=True
+    )
+    ai = AiScoring.from_hypnogram(
         hypnogram,
         epoch_vit=scores.epoch_vit,
         model={
@@ -108,8 +113,9 @@ def score_study_for_review(
             "backend": scorer.name,
         },
         source="scored when the study was opened",
-        channels=_channels(study),
+        channels=study_channels(study),
     )
+    return ai, NightExplanation.from_scores(scores, hypnogram.stages, scorer, study)
 
 
 def find_scored_outputs(
@@ -139,7 +145,7 @@ def find_scored_outputs(
             notes.append(f"{files['csv']} has no probability columns; it is not a SleepViT scoring")
             continue
         channels = {slot: c["label"] for slot, c in (summary.get("channels") or {}).items()}
-        if channels and channels != _channels(study):
+        if channels and channels != study_channels(study):
             notes.append(
                 f"{files['csv'].name} was scored from other channels than the current channel "
                 "map; scoring again"
@@ -150,7 +156,7 @@ def find_scored_outputs(
                 hypnogram,
                 model=summary.get("model") or {},
                 source=str(files["csv"]),
-                channels=channels or _channels(study),
+                channels=channels or study_channels(study),
             ),
             notes,
         )
@@ -186,7 +192,8 @@ def kappa(reference: np.ndarray, other: np.ndarray) -> float | None:
         return None
 
 
-def _channels(study: Study) -> dict[str, str]:
+def study_channels(study: Study) -> dict[str, str]:
+    """Slot → source channel label: what a scoring was made from."""
     return {slot: signal.label for slot, signal in study.signals.items()}
 
 

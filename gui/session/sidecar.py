@@ -41,6 +41,8 @@ SCHEMA_VERSION = 1
 HASH_BLOCK = 1 << 20
 NEXT_TO_RECORDING = "next to the recording"
 USER_DATA_FOLDER = "in the user data folder"
+LOCK_WAIT_S = 0.5
+"""How long opening waits for a review file that another SleepViT holds."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,12 +69,21 @@ CREATE TABLE IF NOT EXISTS ai_scoring (
     probabilities BLOB NOT NULL,
     epoch_vit BLOB
 );
+CREATE TABLE IF NOT EXISTS explanation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    saved_at TEXT NOT NULL,
+    npz BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
 class SidecarError(SleepVitError):
     """The review file cannot be created, read or written."""
+
+
+class SidecarLocked(SidecarError):
+    """The review file is open in another SleepViT (another window, another computer)."""
 
 
 @dataclass(frozen=True)
@@ -168,20 +179,32 @@ class Sidecar:
         self.note = note
         """Why the file is where it is, when that is not the obvious place (shown to the user)."""
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=LOCK_WAIT_S
+            )
+            # One review at a time: the first write takes SQLite's lock on the file and keeps
+            # it until this connection closes (the operating system drops it when the app
+            # dies, so a killed app leaves no stale lock). Set before WAL starts, so the WAL
+            # index lives in this process's memory and no other process can read behind it.
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             with self._transaction():
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     self._db.execute(statement)
                 self._init_meta()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:
             self._close_quietly()
-            raise SidecarError(
-                f"is not a readable SleepViT review file ({exc}); move it away to start a new "
-                "review of this recording, or restore it from a backup",
+            if not _is_locked(exc):
+                raise _unreadable(path, exc) from exc
+            raise SidecarLocked(
+                "is open in another SleepViT (another window, or another computer sharing the "
+                "folder); close the study there, then open it here",
                 path,
             ) from exc
+        except sqlite3.DatabaseError as exc:
+            self._close_quietly()
+            raise _unreadable(path, exc) from exc
 
     # ------------------------------------------------------------ identity
 
@@ -291,6 +314,23 @@ class Sidecar:
         with self._writing("drop the old AI scoring"):
             self._db.execute("DELETE FROM ai_scoring")
 
+    # ------------------------------------------------------------ explanation
+
+    def save_explanation(self, npz: bytes) -> None:
+        """Keep the explanation of the AI scoring (``STEM.relevance.npz`` content)."""
+        with self._writing("save the AI's explanations"):
+            self._db.execute(
+                "INSERT OR REPLACE INTO explanation VALUES (1, ?, ?)", (_now().isoformat(), npz)
+            )
+
+    def load_explanation(self) -> bytes | None:
+        row = self._db.execute("SELECT npz FROM explanation WHERE id = 1").fetchone()
+        return None if row is None else bytes(row[0])
+
+    def forget_explanation(self) -> None:
+        with self._writing("drop the old explanations"):
+            self._db.execute("DELETE FROM explanation")
+
     # ------------------------------------------------------------ settings
 
     def setting(self, key: str, default: object = None) -> object:
@@ -359,6 +399,8 @@ def open_sidecar(
             return Sidecar(beside, identity, NEXT_TO_RECORDING)
         except SidecarMismatch as exc:
             note = f"{exc}; this review is kept in {in_user_folder.parent} instead"
+        except SidecarLocked:
+            raise
         except SidecarError:
             if not os.access(beside.parent, os.W_OK):
                 return _copy_to_user_folder(beside, identity, in_user_folder)
@@ -372,6 +414,8 @@ def open_sidecar(
     if not note and writable:
         try:
             return Sidecar(beside, identity, NEXT_TO_RECORDING)
+        except SidecarLocked:
+            raise
         except SidecarError:
             if beside.exists() and beside.stat().st_size == 0:
                 beside.unlink(missing_ok=True)
@@ -384,7 +428,9 @@ def peek_setting(path: Path, key: str) -> object:
     if not path.is_file():
         return None
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=LOCK_WAIT_S)
+        ) as db:
             row = db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
     except sqlite3.Error:
         return None
@@ -429,6 +475,21 @@ def _copy_to_user_folder(beside: Path, identity: RecordingIdentity, target: Path
             ) from exc
     note = f"{beside.name} is in a read-only folder; the review continues in {target}"
     return Sidecar(target, identity, USER_DATA_FOLDER, note)
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or getattr(exc, "sqlite_errorname", "") in (
+        "SQLITE_BUSY",
+        "SQLITE_LOCKED",
+    )
+
+
+def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> SidecarError:
+    return SidecarError(
+        f"is not a readable SleepViT review file ({exc}); move it away to start a new "
+        "review of this recording, or restore it from a backup",
+        path,
+    )
 
 
 def _now() -> datetime:

@@ -37,8 +37,10 @@ key                 dtype, shape                 content
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -132,6 +134,13 @@ class NightExplanation:
     def save(self, path: str | Path) -> Path:
         """Write ``path`` (``STEM.relevance.npz``, keys in the module docstring) atomically."""
         path = Path(path)
+        with atomic_open(path, "wb") as handle:
+            self.write(handle)
+        return path
+
+    def write(self, handle: BinaryIO) -> None:
+        """Write the ``STEM.relevance.npz`` content to an open binary file (e.g. to keep it
+        in a database: the GUI's review file holds the explanation its review is based on)."""
         queue = self.queue
         arrays = {
             "format": np.array(FORMAT),
@@ -152,16 +161,26 @@ class NightExplanation:
             "model": np.array(json.dumps(self.model, sort_keys=True)),
             "channels": np.array(json.dumps(self.channels, sort_keys=True)),
         }
-        with atomic_open(path, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        return path
+        np.savez_compressed(handle, **arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> NightExplanation:
-        """Read a ``STEM.relevance.npz``; raises :class:`~sleepvit.errors.SleepVitError`."""
+    def load(cls, path: str | Path, content: BinaryIO | None = None) -> NightExplanation:
+        """Read a ``STEM.relevance.npz``; raises :class:`~sleepvit.errors.SleepVitError`.
+
+        ``content``: the file's bytes from elsewhere (what :meth:`write` wrote), ``path``
+        then only names them in errors.
+
+        >>> import io
+        >>> p = np.tile(np.eye(5, dtype=np.float32)[2], (3, 1))
+        >>> night = NightExplanation(np.ones((3, 1, 15)), ("EEG_C",), np.ones(1, bool), p, p,
+        ...                          np.zeros((3, 4)))
+        >>> buffer = io.BytesIO(); night.write(buffer); _ = buffer.seek(0)
+        >>> NightExplanation.load("review.sqlite", buffer).stages.tolist()
+        [2, 2, 2]
+        """
         path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with np.load(path if content is None else content, allow_pickle=False) as data:
                 if str(data["format"]) != FORMAT:
                     raise SleepVitError(
                         f"is a {data['format']} file, not {FORMAT}; score the night again "
@@ -169,7 +188,7 @@ class NightExplanation:
                         path,
                     )
                 arrays = {key: data[key] for key in data.files}
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise SleepVitError(
                 f"is not a readable relevance file ({exc}); score the night again with "
                 "explanations",
