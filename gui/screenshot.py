@@ -3,7 +3,8 @@
 Run under ``xvfb-run`` (a real X server, the ``xcb`` platform plugin) or offscreen. The demo
 night (8 h, seed 7, never used in training) is simulated, opened and scored by the shipped
 model, and the start of a review is played through the session, as keys would do it: the
-first two hours accepted epoch by epoch, then the next uncertain epoch of the queue is shown.
+first two hours accepted epoch by epoch, then the next uncertain epoch of the queue is shown
+with the relevance heatmap on (``H``) and its neighbours computed.
 The simulator's own hypnogram is moved out of the way: beside the recording it would show as
 a scoring on file, and a κ against the simulator that made the night is no clinical number.
 
@@ -65,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     queue = session.queue
     later = [int(e) for e in queue.epochs if e >= REVIEWED_EPOCHS] if queue else []
     session.go_to(min(later) if later else REVIEWED_EPOCHS)
+    if session.explanation is not None and not session.heatmap_visible:
+        session.toggle_heatmap()
+    deadline = time.monotonic() + 60
+    while session.explain_jobs() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
     for _ in range(20):
         app.processEvents()
         time.sleep(0.02)

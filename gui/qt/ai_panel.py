@@ -1,34 +1,39 @@
-"""The AI panel beside the signals: what the model says about the current epoch and how sure it
-is, what the technician and the scoring on file say, and how far the review has come.
+"""The AI panel beside the signals: what the model says about the current epoch, how sure it
+is and why, what the technician and the scoring on file say, and how far the review has come.
 
 Probabilities are the calibrated ones with the neighbouring epochs (SequenceTransformer);
-when the night was scored here, a thin bar under each shows EpochViT alone — the epoch judged
-on its own screen — so a technician sees when the context changed the model's mind. The
-per-signal relevance bars and neighbour relevance of :mod:`sleepvit.explain` will go under
-the probabilities (phase 2); there is no stand-in for them.
+when EpochViT's own are known, a thin bar under each shows EpochViT alone — the epoch judged
+on its own screen — so a technician sees when the context changed the model's mind. Under
+them, from :mod:`sleepvit.explain`: why the epoch is in the review queue, where the model
+looked (relevance per signal, by the method of the heatmap), and which neighbouring epochs
+moved the sequence model (computed on request; "computing…" until then). An epoch the model
+did not score says why (the signal-quality check), and one scored without a signal says which.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, QSize, Qt
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
 from sleepvit.gui.qt import style
+from sleepvit.gui.session.explanation import METHOD_NAMES, NEIGHBOURS, ExplainJob
 from sleepvit.gui.session.session import StudySession
 from sleepvit.hypnogram import STAGES
-from sleepvit.report.review import REVIEW_THRESHOLD
 
-PANEL_WIDTH = 300
+PANEL_WIDTH = 316
 PAD = 14
 KEYS = (
     ("W / 0, 1, 2, 3, R / 5", "score and advance"),
     ("Enter / A", "accept the AI's stage"),
-    ("N / P", "next / previous uncertain"),
+    ("N / P", "next / previous in queue"),
+    ("H / D", "heatmap / detail map"),
     ("Ctrl+Z / Ctrl+Y", "undo / redo"),
     ("← → PgUp PgDn", "epoch / page"),
     ("Home / End / G", "first / last / jump"),
 )
+NEIGHBOUR_HEIGHT = 44
 
 
 class AiPanel(QWidget):
@@ -43,6 +48,7 @@ class AiPanel(QWidget):
             for emitter in (session.epoch_changed, session.stages_changed):
                 emitter.connect(lambda _: self.update())
             session.ai_changed.connect(self.update)
+            session.explanation_changed.connect(self.update)
             session.review.signed.connect(lambda _: self.update())
         self.update()
 
@@ -57,10 +63,14 @@ class AiPanel(QWidget):
         if self.session is None:
             return
         y = self._draw_epoch(painter, PAD)
-        y = self._draw_ai(painter, y + 14)
-        y = self._draw_technician(painter, y + 14)
-        y = self._draw_review(painter, y + 14)
-        self._draw_keys(painter, max(y + 14, self.height() - 20 - 17 * len(KEYS)))
+        y = self._draw_ai(painter, y + 12)
+        y = self._draw_relevance(painter, y + 12)
+        y = self._draw_neighbours(painter, y + 12)
+        y = self._draw_technician(painter, y + 12)
+        y = self._draw_review(painter, y + 12)
+        keys_height = 22 + 17 * len(KEYS)
+        if y + 12 + keys_height <= self.height():  # F1 lists them too, on a small screen
+            self._draw_keys(painter, max(y + 12, self.height() - 8 - keys_height))
         painter.end()
 
     # ------------------------------------------------------------ sections
@@ -77,7 +87,7 @@ class AiPanel(QWidget):
         painter.setPen(colour or style.INK)
         painter.setFont(style.font(size, bold))
         height = painter.fontMetrics().height()
-        rect = QRectF(PAD, y, self.width() - 2 * PAD, height * 3)
+        rect = QRectF(PAD, y, self.width() - 2 * PAD, height * 4)
         bounds = painter.boundingRect(rect, Qt.TextFlag.TextWordWrap, text)
         painter.drawText(rect, Qt.TextFlag.TextWordWrap, text)
         return y + bounds.height() + 2
@@ -107,8 +117,11 @@ class AiPanel(QWidget):
             return self._text(painter, y, "Scoring in progress…", colour=style.MUTED)
         epoch = session.current
         stage = session.ai_stage(epoch)
+        reason = session.quality_reason(epoch)
         if stage is None:
-            return self._text(painter, y, "Not covered by the AI scoring", colour=style.MUTED)
+            y = self._text(painter, y, "Not scored (UNS)", 10, True, style.MUTED)
+            why = reason or "not covered by the AI scoring"
+            return self._text(painter, y, why[:1].upper() + why[1:], 9, colour=style.QUALITY)
         confidence = float(session.ai.confidence[epoch])
         chip = self._chip(painter, PAD, y, stage)
         painter.setPen(style.INK)
@@ -119,15 +132,19 @@ class AiPanel(QWidget):
             f"confidence {confidence:.2f}",
         )
         y += chip + 6
-        if confidence < REVIEW_THRESHOLD:
+        position = session.queue.position_of(epoch) if session.queue is not None else None
+        if position is not None:
+            why = " · ".join(session.queue.why(epoch))
             y = self._text(
                 painter,
                 y,
-                f"Uncertain (below {REVIEW_THRESHOLD:g}): in the review queue",
+                f"In the review queue ({position + 1} of {len(session.queue)}): {why}",
                 8.5,
                 True,
                 style.LOW_CONFIDENCE,
             )
+        if reason:
+            y = self._text(painter, y, reason[:1].upper() + reason[1:], 8.5, colour=style.QUALITY)
         y = self._probability_bars(painter, y + 4)
         return self._text(painter, y + 2, session.ai.model_label, 8, colour=style.MUTED)
 
@@ -163,6 +180,117 @@ class AiPanel(QWidget):
                 colour=style.MUTED,
             )
         return y
+
+    def _draw_relevance(self, painter: QPainter, y: float) -> float:
+        """Where the model looked: relevance per signal by the method of the heatmap."""
+        session, epoch = self.session, self.session.current
+        explanation = session.explanation
+        if explanation is None:
+            if session.ai is None:
+                return y - 12
+            y = self._heading(painter, y, "Where the model looked")
+            return self._text(
+                painter, y, "No explanations with this scoring (score it again to see them)",
+                8.5, colour=style.MUTED,
+            )  # fmt: skip
+        method = session.shown_method(epoch)
+        y = self._heading(painter, y, f"Where the model looked · {METHOD_NAMES[method]}")
+        relevance = explanation.epoch(epoch, method)
+        if relevance is None:
+            return self._text(
+                painter, y, "No map: the epoch was not scored", 8.5, colour=style.MUTED
+            )
+        wanted = session.relevance_method
+        if wanted != method:
+            failure = explanation.failure(ExplainJob(wanted, epoch))
+            note = f"{METHOD_NAMES[wanted]}: " + (failure or "computing…")
+            y = self._text(painter, y, note, 8, colour=style.QUALITY if failure else style.MUTED)
+        shares = relevance.per_signal()
+        shown = [slot for slot in explanation.slots if slot in session.study.signals]
+        label_w, value_w = 78, 40
+        bar_x = PAD + label_w
+        bar_w = self.width() - 2 * PAD - label_w - value_w
+        peak = max((shares[slot] for slot in shown), default=0.0) or 1.0
+        painter.setFont(style.font(8.5))
+        for slot in shown:
+            label = session.study.signals[slot].label
+            painter.setPen(style.INK)
+            painter.drawText(
+                QRectF(PAD, y, label_w - 4, 13),
+                Qt.AlignmentFlag.AlignVCenter,
+                painter.fontMetrics().elidedText(label, Qt.TextElideMode.ElideRight, label_w - 6),
+            )
+            painter.fillRect(QRectF(bar_x, y + 2, bar_w, 9), style.BACKGROUND)
+            painter.fillRect(QRectF(bar_x, y + 2, bar_w * shares[slot] / peak, 9), style.RELEVANCE)
+            painter.drawText(
+                QRectF(bar_x + bar_w, y, value_w, 13),
+                Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                f"{shares[slot]:.0%}",
+            )
+            y += 15
+        top_slot, _ = relevance.top_cell
+        start, end = relevance.top_seconds
+        where = (
+            session.study.signals[top_slot].label if top_slot in session.study.signals else top_slot
+        )
+        return self._text(
+            painter, y + 2, f"Strongest patch: {where}, {start:g}–{end:g} s", 8, colour=style.MUTED
+        )
+
+    def _draw_neighbours(self, painter: QPainter, y: float) -> float:
+        """Which neighbouring epochs moved the sequence model (change of log-odds of the
+        stage scored when each is hidden): up = supported it, down = argued against."""
+        session, epoch = self.session, self.session.current
+        explanation = session.explanation
+        if explanation is None or not explanation.scored(epoch):
+            return y - 12
+        y = self._heading(painter, y, "Neighbours that moved the AI")
+        neighbours = explanation.neighbours(epoch)
+        if neighbours is None:
+            failure = explanation.failure(ExplainJob(NEIGHBOURS, epoch))
+            return self._text(
+                painter,
+                y,
+                failure or "computing…",
+                8,
+                colour=style.QUALITY if failure else style.MUTED,
+            )
+        reach = int(max(np.abs(neighbours.offsets).max(initial=1), 1))
+        values = neighbours.by_offset(reach, log_odds=True)
+        peak = float(np.abs(values).max()) or 1.0
+        left, width = PAD, self.width() - 2 * PAD
+        step = width / len(values)
+        middle = y + NEIGHBOUR_HEIGHT / 2
+        painter.fillRect(QRectF(left, y, width, NEIGHBOUR_HEIGHT), style.BACKGROUND)
+        for index, value in enumerate(values):
+            x = left + index * step
+            if index == reach:
+                painter.fillRect(
+                    QRectF(x, y, max(step, 2), NEIGHBOUR_HEIGHT),
+                    style.stage_colour(neighbours.stage),
+                )
+                continue
+            height = (NEIGHBOUR_HEIGHT / 2 - 2) * float(value) / peak
+            colour = style.SUPPORT if value >= 0 else style.AGAINST
+            top, bar = (middle - height, height) if height >= 0 else (middle, -height)
+            painter.fillRect(QRectF(x + 0.5, top, max(step - 1, 1), max(bar, 0.5)), colour)
+        painter.setPen(QPen(style.RULE, 1))
+        painter.drawLine(QPointF(left, middle), QPointF(left + width, middle))
+        y += NEIGHBOUR_HEIGHT + 2
+        painter.setFont(style.font(7.5))
+        painter.setPen(style.MUTED)
+        painter.drawText(QRectF(left, y, width, 12), Qt.AlignmentFlag.AlignLeft, f"−{reach}")
+        painter.drawText(QRectF(left, y, width, 12), Qt.AlignmentFlag.AlignHCenter, "this epoch")
+        painter.drawText(QRectF(left, y, width, 12), Qt.AlignmentFlag.AlignRight, f"+{reach}")
+        y += 13
+        best, change = neighbours.strongest(1, log_odds=True)[0]
+        text = (
+            f"Most support: epoch {best + 1} ({style.stage_text(session.ai_stage(best))}), "
+            f"log-odds {change:+.2f}"
+            if change > 0
+            else "No neighbour supported this stage"
+        )
+        return self._text(painter, y, text, 8, colour=style.MUTED)
 
     def _draw_technician(self, painter: QPainter, y: float) -> float:
         session, epoch = self.session, self.session.current
@@ -206,11 +334,13 @@ class AiPanel(QWidget):
             painter, y, f"{reviewed} of {session.n_epochs} epochs reviewed, {changed} changed", 9
         )
         if session.queue is not None:
-            left = session.queue.remaining(session.review.reviewed)
+            queue = session.queue
+            left = queue.remaining(session.review.reviewed)
             y = self._text(
                 painter,
                 y,
-                f"Uncertain epochs: {left} of {len(session.queue)} left ({session.queue.ordering})",
+                f"Review queue: {left} of {len(queue)} left — {queue.queue.coverage:.0%} of the "
+                f"night's scored epochs, {queue.ordering}",
                 9,
             )
         signed = session.review.sign_off_record

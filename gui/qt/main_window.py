@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sleepvit.explain import METHODS
 from sleepvit.gui.qt.ai_panel import AiPanel
 from sleepvit.gui.qt.dialogs import (
     AuditLogDialog,
@@ -37,7 +38,8 @@ from sleepvit.gui.qt.dialogs import (
 )
 from sleepvit.gui.qt.navigator import HypnogramNavigator
 from sleepvit.gui.qt.signal_view import SignalView
-from sleepvit.gui.qt.worker import STEP_LABELS, OpenStudyThread
+from sleepvit.gui.qt.worker import STEP_LABELS, ExplainThread, OpenStudyThread
+from sleepvit.gui.session.explanation import METHOD_NAMES, ROLLOUT, available_methods
 from sleepvit.gui.session.opening import CHANNEL_MAP, OpenRequest
 from sleepvit.gui.session.session import OpenedStudy, StudySession
 from sleepvit.gui.session.settings import (
@@ -62,6 +64,8 @@ SCORING_KEYS: dict[str, tuple[str, ...]] = {
     "REM": ("R", "5"),
 }
 """AASM/ISR habits: letters or the digits of the R&K codes, on the main keys or the keypad."""
+DETAIL_METHOD = "ig"
+"""The detail map of ``D``: Integrated Gradients (captum), else the torch-free gradient map."""
 
 
 def _key_sequences(keys: tuple[str, ...]) -> list[QKeySequence]:
@@ -96,6 +100,8 @@ class MainWindow(QMainWindow):
         self.session: StudySession | None = None
         self.worker: OpenStudyThread | None = None
         self._retired_workers: list[OpenStudyThread] = []
+        self.explainer: ExplainThread | None = None
+        self._retired_explainers: list[ExplainThread] = []
 
         self.signal_view = SignalView()
         self.navigator = HypnogramNavigator()
@@ -169,6 +175,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         self._study_actions: list[QAction] = []
+        self._unavailable_methods: list[QAction] = []
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self._action(
@@ -251,11 +258,32 @@ class MainWindow(QMainWindow):
         self._action(view, "Less sensitive (all channels)", lambda: self.step_gains(1), ["-"])
         self._action(view, "&Display settings…", self.edit_display, ["Ctrl+D"])
         self._action(view, "&Channel map…", self.edit_channel_map, ["Ctrl+M"])
+        view.addSeparator()
         self.heatmap_action = self._action(
             view, "Relevance &heatmap", self.toggle_heatmap, ["H"],
-            "Where the model looked: needs sleepvit.explain, which this build does not have yet",
+            "Where the model looked, laid under the signals (attention rollout: no torch needed)",
         )  # fmt: skip
         self.heatmap_action.setCheckable(True)
+        self.detail_action = self._action(
+            view, "&Detail map of this epoch", self.toggle_detail, ["D"],
+            f"Explain the current epoch by {METHOD_NAMES[DETAIL_METHOD]} (computed in the "
+            "background), or back to the attention rollout",
+        )  # fmt: skip
+        method_menu = view.addMenu("Relevance &method")
+        self.method_actions = QActionGroup(self)
+        available = available_methods()
+        for method in METHODS:
+            action = self._action(
+                method_menu, METHOD_NAMES[method].capitalize(),
+                functools.partial(self.set_relevance_method, method),
+            )  # fmt: skip
+            action.setCheckable(True)
+            action.setChecked(method == ROLLOUT)
+            action.setData(method)
+            if method not in available:
+                action.setText(f"{action.text()} — needs torch and captum")
+                self._unavailable_methods.append(action)
+            self.method_actions.addAction(action)
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard", self.show_keys, ["F1"], enabled_with_study=False)
@@ -275,8 +303,13 @@ class MainWindow(QMainWindow):
             self.undo_action.setEnabled(self.session.review.can_undo)
             self.redo_action.setEnabled(self.session.review.can_redo)
             self.rescore_action.setEnabled(self.session.ai is None and self.worker is None)
-        # The heatmap needs a relevance source (sleepvit.explain); none exists yet.
-        self.heatmap_action.setEnabled(has_study and self.signal_view.relevance_source is not None)
+        explained = has_study and self.session.explanation is not None
+        for action in (self.heatmap_action, self.detail_action, *self.method_actions.actions()):
+            action.setEnabled(explained and action not in self._unavailable_methods)
+        self.heatmap_action.setChecked(has_study and self.session.heatmap_visible)
+        if has_study:
+            for action in self.method_actions.actions():
+                action.setChecked(action.data() == self.session.relevance_method)
 
     def _guarded(self, slot: Callable[[], object]) -> Callable[..., None]:
         @functools.wraps(slot)
@@ -348,6 +381,8 @@ class MainWindow(QMainWindow):
         for view in (self.signal_view, self.navigator, self.ai_panel):
             view.set_session(session)
         session.epoch_changed.connect(lambda _: self._update_title())
+        session.epoch_changed.connect(lambda _: self._request_explanations())
+        session.explanation_changed.connect(self._request_explanations)
         session.stages_changed.connect(self._on_edit)
         self.preferences.add_recent(session.study.path)
         self._rebuild_recent()
@@ -370,18 +405,81 @@ class MainWindow(QMainWindow):
         self.signal_view.repaint()  # the first page, before the AI scoring takes the CPU
         if self.worker is not None:
             self.worker.first_page_shown.set()
+        self._start_explainer()
         if opened.notes:
             show_error(self, "\n".join(opened.notes), title="Opened with notes")
 
-    def _on_scored(self, ai) -> None:
+    def _on_scored(self, scored) -> None:
         if self.session is None:
             return
+        ai, explanation = scored
         try:
-            self.session.set_ai(ai)
+            self.session.set_ai(ai, explanation)
         except Exception as exc:  # noqa: BLE001
             show_error(self, exc)
         self.message.setText(f"AI scoring done: {ai.model_label}")
+        self._start_explainer()
         self._update_actions()
+
+    # ------------------------------------------------------------ explanations
+
+    def _start_explainer(self) -> None:
+        """The thread that computes neighbours and detail maps of the night shown."""
+        self._stop_explainer()
+        session = self.session
+        if session is None or session.explanation is None:
+            return
+        explainer = ExplainThread(
+            session.study, session.explanation.night, self.weights, self.backend, self
+        )
+        explainer.done.connect(functools.partial(self._on_explained, session))
+        explainer.failed.connect(functools.partial(self._on_explain_failed, session))
+        self.explainer = explainer
+        explainer.start()
+        self._request_explanations()
+
+    def _stop_explainer(self) -> None:
+        explainer, self.explainer = self.explainer, None
+        if explainer is not None:
+            explainer.done.disconnect()
+            explainer.failed.disconnect()
+            explainer.stop()
+            explainer.finished.connect(explainer.deleteLater)
+            self._retired_explainers.append(explainer)
+            explainer.finished.connect(lambda: self._retired_explainers.remove(explainer))
+
+    def _request_explanations(self) -> None:
+        if self.explainer is not None and self.session is not None:
+            self.explainer.request(self.session.explain_jobs())
+
+    def _on_explained(self, session: StudySession, job, result) -> None:
+        if session is self.session:
+            session.take_explained(job, result)
+
+    def _on_explain_failed(self, session: StudySession, job, message: str) -> None:
+        if session is self.session:
+            session.take_explained(job, failure=message)
+            self.message.setText(f"Epoch {job.epoch + 1}: {message}")
+
+    def toggle_heatmap(self) -> None:
+        if self.session.explanation is None:
+            self.message.setText("No explanations with this scoring: no heatmap")
+            return
+        shown = self.session.toggle_heatmap()
+        self.message.setText("Heatmap on" if shown else "Heatmap off")
+
+    def toggle_detail(self) -> None:
+        session = self.session
+        method = DETAIL_METHOD if session.relevance_method == ROLLOUT else ROLLOUT
+        if method not in available_methods():
+            method = "gradient" if session.relevance_method == ROLLOUT else ROLLOUT
+        self.set_relevance_method(method)
+
+    def set_relevance_method(self, method: str) -> None:
+        if self.session.explanation is None:
+            return
+        self.session.set_relevance_method(method)
+        self.message.setText(f"Relevance of the current epoch by {METHOD_NAMES[method]}")
 
     def _on_failed(self, request: OpenRequest, error, stage: str) -> None:
         self.message.setText("Opening failed" if stage == "open" else "AI scoring failed")
@@ -454,6 +552,7 @@ class MainWindow(QMainWindow):
             self._retired_workers.append(worker)
             worker.opened.connect(lambda opened: opened.sidecar.close())
             self._show_progress(False)
+        self._stop_explainer()
         if self.session is not None:
             self.session.close()
         self.session = None
@@ -581,10 +680,6 @@ class MainWindow(QMainWindow):
         if dialog.exec() and dialog.channel_map() != current:
             self.open_path(session.study.path, channel_map=dialog.channel_map())
 
-    def toggle_heatmap(self) -> None:
-        self.signal_view.overlay_visible = self.heatmap_action.isChecked()
-        self.signal_view.update()
-
     # ------------------------------------------------------------ export
 
     def export(self) -> None:
@@ -631,7 +726,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self._close_session()
-        for worker in list(self._retired_workers):
+        for worker in [*self._retired_workers, *self._retired_explainers]:
             worker.wait()
         self._save_preferences()
         super().closeEvent(event)

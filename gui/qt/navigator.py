@@ -1,10 +1,13 @@
 """The hypnogram navigator under the signals: the whole night at a glance, click to go there.
 
-Rows: the AI's hypnogram (W on top, REM, N1, N2, N3, in the report's colours), the
-technician's stages (grey where not yet reviewed, a dark tick where they differ from the
-AI's), the scoring on file if there is one, and the AI's confidence (red below the review
-threshold). A marker shows the current epoch and the page around it. The rows are drawn once
-per change of the night and kept; moving the marker repaints only the marker.
+Rows: the AI's hypnogram (W on top, REM, N1, N2, N3, in the report's colours; grey where
+it is not scored), the technician's stages (grey where not yet reviewed, a dark tick where
+they differ from the AI's), the scoring on file if there is one, the review queue (a red mark
+per epoch still to review, grey once reviewed), the signals (amber where the AI read the
+epoch without one of them, grey where it could read no EEG) and the AI's confidence (red
+below the review threshold). Interruptions of the recording are drawn as gaps through every
+row. A marker shows the current epoch and the page around it. The rows are drawn once per
+change of the night and kept; moving the marker repaints only the marker.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ LEVELS = {STAGE_CODE[name]: level for level, name in enumerate(("W", "REM", "N1"
 """Clinical hypnogram order, top to bottom."""
 HYPNOGRAM_HEIGHT = 62
 STRIP_HEIGHT = 15
+MARK_HEIGHT = 14
 CONFIDENCE_HEIGHT = 24
 AXIS_HEIGHT = 18
 GAP = 5
@@ -64,7 +68,7 @@ class HypnogramNavigator(QWidget):
         strips = 2 if with_reference else 1
         return (
             GAP + HYPNOGRAM_HEIGHT + GAP + strips * (STRIP_HEIGHT + GAP)
-            + CONFIDENCE_HEIGHT + AXIS_HEIGHT + GAP
+            + 2 * (MARK_HEIGHT + GAP) + CONFIDENCE_HEIGHT + AXIS_HEIGHT + GAP
         )  # fmt: skip
 
     def plot_rect(self) -> QRect:
@@ -140,13 +144,67 @@ class HypnogramNavigator(QWidget):
             self._label(painter, y, STRIP_HEIGHT, "On file", sub=sub)
             self._draw_strip(painter, session.reference.stages, y, STRIP_HEIGHT)
             y += STRIP_HEIGHT + GAP
+        self._draw_queue(painter, y)
+        y += MARK_HEIGHT + GAP
+        self._draw_signals(painter, y)
+        y += MARK_HEIGHT + GAP
         self._label(painter, y, CONFIDENCE_HEIGHT, "Confidence")
         if session.ai is not None:
             self._draw_confidence(painter, session.ai.confidence, session.ai.stages, y)
         y += CONFIDENCE_HEIGHT
+        self._draw_gaps(painter, GAP, y)
         self._draw_axis(painter, y)
         painter.end()
         return pixmap
+
+    def _draw_queue(self, painter: QPainter, top: int) -> None:
+        queue = self.session.queue
+        if queue is None:
+            self._label(painter, top, MARK_HEIGHT, "Queue")
+            return
+        reviewed = self.session.review.reviewed
+        left = queue.remaining(reviewed)
+        self._label(
+            painter, top, MARK_HEIGHT, "Queue", sub=f"{left} left · {queue.queue.coverage:.0%}"
+        )
+        plot = self.plot_rect()
+        painter.fillRect(QRectF(plot.left(), top, plot.width(), MARK_HEIGHT), style.BACKGROUND)
+        width = max(plot.width() / max(self.session.n_epochs, 1), 1.0)
+        # Reviewed first, so that a mark still to review is never hidden under a grey one.
+        for done in (True, False):
+            colour = style.RULE if done else style.LOW_CONFIDENCE
+            for epoch in queue.epochs[reviewed[queue.epochs] == done]:
+                painter.fillRect(QRectF(self.x_of(epoch), top, width, MARK_HEIGHT), colour)
+
+    def _draw_signals(self, painter: QPainter, top: int) -> None:
+        """Amber: scored without a signal; grey: not scored (no readable EEG)."""
+        session = self.session
+        quality = session.quality()
+        self._label(painter, top, MARK_HEIGHT, "Signals")
+        plot = self.plot_rect()
+        painter.fillRect(QRectF(plot.left(), top, plot.width(), MARK_HEIGHT), style.BACKGROUND)
+        if quality is None:
+            return
+        lost = (~quality.usable & quality.present[None, :]).any(axis=1)
+        state = np.where(~quality.scorable, 2, np.where(lost, 1, 0))
+        colours = {1: QColor(style.QUALITY_MARK), 2: QColor(176, 176, 176)}
+        for first, stop, code in self._runs(state):
+            if code:
+                left, right = self.x_of(first), self.x_of(stop)
+                painter.fillRect(
+                    QRectF(left, top, max(right - left, 1), MARK_HEIGHT), colours[code]
+                )
+
+    def _draw_gaps(self, painter: QPainter, top: int, bottom: int) -> None:
+        """Interruptions of the recording: a gap through every row, nothing drawn in it."""
+        session = self.session
+        for start, end in session.gap_spans(0.0, session.n_epochs * session.epoch_s):
+            left = self.x_of(start / session.epoch_s)
+            right = max(self.x_of(end / session.epoch_s), left + 2)
+            painter.fillRect(QRectF(left, top, right - left, bottom - top), style.PANEL)
+            painter.setPen(QPen(style.MUTED, 1, Qt.PenStyle.DotLine))
+            painter.drawLine(QPointF(left, top), QPointF(left, bottom))
+            painter.drawLine(QPointF(right, top), QPointF(right, bottom))
 
     def _label(self, painter: QPainter, y: int, height: int, text: str, sub: str = "") -> None:
         painter.setPen(style.INK)

@@ -5,21 +5,24 @@ The traces are the renderer's pixels at this widget's device resolution
 technician reads around them — channel labels with their gain, scale bars, grid lines every
 second and every 5 s, epoch numbers, clock times and a time axis.
 
-Relevance overlay (phase 2): ``relevance_source(epoch)`` returns the model's relevance grid
-``[model slots × 2-s columns]`` of an epoch (from :mod:`sleepvit.explain`, which does not
-exist yet) or ``None``; when one is set and :attr:`SignalView.overlay_visible`, the cells are
-laid under the traces of every epoch on the page. Until then no source is set and nothing is
-drawn — there is no placeholder map.
+The relevance heatmap (``H``; :meth:`StudySession.relevance_grid`) lays each epoch's map
+``[model slots × 2-s columns]`` under its traces, each cell's colour as strong as its share of
+the epoch's largest cell, so the traces stay on top and readable. The overlay of a page is
+drawn once into an image and kept with the page, so turning pages with the heatmap on costs
+no more than without.
+
+Signal quality is drawn where it applies: a signal the model could not read in an epoch
+(flat, clipped, lost…) is greyed with the problem named, and an interruption of the recording
+(EDF+D gap) is drawn as a gap — no trace, only "no data".
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
 from sleepvit.gui.qt import style
@@ -37,7 +40,8 @@ PREFETCH_DELAY_MS = 60
 CACHED_PAGES = 4
 """Pages kept drawn: the current one, the prefetched next one, and a step back."""
 
-RelevanceSource = Callable[[int], np.ndarray | None]
+RELEVANCE_ALPHA = 0.6
+"""Opacity of the strongest cell of a map (the traces are drawn over it)."""
 
 
 class SignalView(QWidget):
@@ -48,8 +52,9 @@ class SignalView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.session: StudySession | None = None
-        self.relevance_source: RelevanceSource | None = None
-        self.overlay_visible = False
+        self._overlay: tuple | None = None
+        """The heatmap of the page shown: (the page, the explanation, the current epoch and
+        its map's method, the image, the pixels it shows)."""
         self._rows: RowRenderers | None = None
         self._renderer: PageRenderer | None = None
         self._renderer_key: tuple | None = None
@@ -77,7 +82,9 @@ class SignalView(QWidget):
             session.epoch_changed.connect(lambda _: self.update())
             session.stages_changed.connect(lambda _: self.update())
             session.ai_changed.connect(self.update)
+            session.explanation_changed.connect(self.update)
             session.settings_changed.connect(self._settings_changed)
+        self._overlay = None
         self.update()
 
     def _settings_changed(self) -> None:
@@ -150,9 +157,10 @@ class SignalView(QWidget):
         painter.save()
         painter.translate(rect.topLeft())
         self._draw_current_epoch(painter, page, scale, rect.height())
-        self._draw_relevance(painter, page, scale)
+        self._draw_relevance(painter, page)
         self._draw_grid(painter, page, scale, rect.height())
         painter.drawImage(QPointF(0, 0), self._traces)
+        self._draw_quality(painter, page, scale, rect.height())
         painter.restore()
         self._draw_header(painter, page, scale, rect)
         self._draw_labels(painter, page, scale, rect)
@@ -165,19 +173,71 @@ class SignalView(QWidget):
         x = page.x_of(self.session.current) * scale
         painter.fillRect(QRectF(x, 0, page.epoch_width * scale, height), style.CURRENT)
 
-    def _draw_relevance(self, painter: QPainter, page: Page, scale: float) -> None:
-        if not (self.overlay_visible and self.relevance_source is not None):
+    def _draw_relevance(self, painter: QPainter, page: Page) -> None:
+        session = self.session
+        explanation = session.explanation
+        if not (session.heatmap_visible and explanation is not None):
             return
-        slots = self.session.model_config.slots
+        # On one page only the current epoch's map may change (a detail map arriving).
+        key = (session.current, session.shown_method(session.current))
+        cached = self._overlay
+        if (
+            cached is None
+            or cached[0] is not page
+            or cached[1] is not explanation
+            or cached[2] != key
+        ):
+            argb = np.zeros(page.pixels.shape, np.uint32)
+            for epoch in page.epochs:
+                grid = session.relevance_grid(epoch)
+                if grid is None:
+                    continue
+                for x, y, width, height, value in overlay_cells(
+                    page, epoch, grid, explanation.slots
+                ):
+                    argb[y : y + height, x : x + width] = RELEVANCE_INK[
+                        round(255 * RELEVANCE_ALPHA * value)
+                    ]
+            image = _argb_image(argb, self.devicePixelRatioF())
+            self._overlay = cached = (page, explanation, key, image, argb)
+        painter.drawImage(QPointF(0, 0), cached[3])
+
+    def _draw_quality(self, painter: QPainter, page: Page, scale: float, height: int) -> None:
+        """Grey a signal the model could not read in an epoch (naming the problem), and draw
+        interruptions of the recording as gaps."""
+        session = self.session
+        painter.setFont(style.font(8.5, bold=True))
         for epoch in page.epochs:
-            grid = self.relevance_source(epoch)
-            if grid is None:
+            lost = session.unusable_slots(epoch)
+            if not lost:
                 continue
-            for x, y, width, height, value in overlay_cells(page, epoch, grid, slots):
-                colour = QColor(style.RELEVANCE)
-                colour.setAlphaF(0.55 * value)
-                painter.fillRect(
-                    QRectF(x * scale, y * scale, width * scale, height * scale), colour
+            left = page.x_of(epoch) * scale
+            width = page.epoch_width * scale
+            for row in page.rows:
+                problem = lost.get(row.slot)
+                if problem is None or problem == "no data":
+                    continue
+                cell = QRectF(left, row.top * scale, width, row.height * scale)
+                painter.fillRect(cell, style.LOST_SIGNAL)
+                painter.setPen(style.QUALITY)
+                painter.drawText(
+                    cell.adjusted(6, 2, -6, -2),
+                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                    f"{row.label} {problem}: not read by the AI",
+                )
+        first_s = page.first_epoch * page.epoch_s
+        stop_s = (page.first_epoch + len(page.epochs)) * page.epoch_s
+        painter.setFont(style.font(10, bold=True))
+        for start, end in session.gap_spans(first_s, stop_s):
+            left = (start - first_s) * page.px_per_s * scale
+            right = (end - first_s) * page.px_per_s * scale
+            gap = QRectF(left, 0, right - left, height)
+            painter.fillRect(gap, style.PANEL)
+            painter.fillRect(gap, QBrush(style.RULE, Qt.BrushStyle.BDiagPattern))
+            painter.setPen(style.MUTED)
+            if right - left > 90:
+                painter.drawText(
+                    gap, Qt.AlignmentFlag.AlignCenter, "no data\n(recording interrupted)"
                 )
 
     def _draw_grid(self, painter: QPainter, page: Page, scale: float, height: int) -> None:
@@ -309,6 +369,7 @@ def _ink_table(colour: str) -> np.ndarray:
 
 
 INK_TABLES = {modality: _ink_table(colour) for modality, colour in style.TRACE_COLOURS.items()}
+RELEVANCE_INK = _ink_table(style.RELEVANCE)
 
 
 def _trace_image(page: Page, ratio: float) -> tuple[QImage, np.ndarray]:
@@ -319,9 +380,15 @@ def _trace_image(page: Page, ratio: float) -> tuple[QImage, np.ndarray]:
     for row in page.rows:
         band = slice(row.top, row.top + row.height)
         np.take(INK_TABLES[row.modality], page.pixels[band], out=argb[band])
+    return _argb_image(argb, ratio), argb
+
+
+def _argb_image(argb: np.ndarray, ratio: float) -> QImage:
+    """A QImage showing premultiplied ARGB pixels (no copy: keep ``argb`` alive with it)."""
+    height, width = argb.shape
     image = QImage(argb.data, width, height, width * 4, QImage.Format.Format_ARGB32_Premultiplied)
     image.setDevicePixelRatio(ratio)
-    return image, argb
+    return image
 
 
 def _epoch_caption(session: StudySession, epoch: int, metrics, width: float) -> str:

@@ -30,6 +30,14 @@ INK = QColor("#1A1A1A")
 CURRENT = QColor(255, 236, 153, 110)
 """Behind the current epoch of a page wider than one epoch."""
 RELEVANCE = QColor(255, 120, 0)
+QUALITY = QColor("#9A5B00")
+"""Text about signal quality (a lost or unreadable signal)."""
+QUALITY_MARK = QColor("#F0B429")
+"""On the navigator: epochs scored without one of their signals."""
+LOST_SIGNAL = QColor(120, 120, 120, 60)
+"""Over a signal the model could not read in an epoch."""
+SUPPORT = QColor("#2E7D32")
+AGAINST = QColor("#C62828")
 NOT_REVIEWED = QColor("#E3E6EA")
 LOW_CONFIDENCE = QColor(STAGE_COLOURS["REM"])
 CONFIDENCE = QColor("#8AA6C1")

@@ -49,7 +49,13 @@ assert set(METHOD_NAMES) == set(METHODS)
 
 def captum_installed() -> bool:
     """Whether torch and captum can be imported (the ``train`` extra), without importing them."""
-    return all(importlib.util.find_spec(name) is not None for name in ("torch", "captum"))
+    for name in ("torch", "captum"):
+        try:
+            if importlib.util.find_spec(name) is None:
+                return False
+        except (ImportError, ValueError):  # a broken or blocked install
+            return False
+    return True
 
 
 def available_methods() -> tuple[str, ...]:

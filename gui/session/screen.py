@@ -226,30 +226,36 @@ def overlay_cells(
     """Rectangles ``(x, y, width, height, value)`` of a relevance map of ``epoch`` on ``page``.
 
     ``grid`` is ``[len(model_slots), n_columns]`` (the model's slots × 2-s columns, as
-    :mod:`sleepvit.explain` gives it), scaled here so its largest cell is 1; rows of slots not
-    on screen are skipped.
+    :mod:`sleepvit.explain` gives it). ``value`` runs from 0 at the map's median cell to 1 at
+    its largest: what stood out, not the even spread of attention over every patch (an
+    attention rollout is never zero anywhere). Cells at or below the median, and rows of slots
+    not on screen, are left out; a map where nothing stands out draws nothing.
 
     >>> from datetime import datetime
     >>> rows = (ScreenRow("EEG_C", 0, 50, "C4-M1", "µV", (-75, 75), 75, None, None, Modality.EEG),)
     >>> page = Page(0, range(0, 1), np.zeros((50, 300), np.uint8), rows, 300, 30.0)
-    >>> grid = np.zeros((2, 15)); grid[1, 3] = 0.5
-    >>> overlay_cells(page, 0, grid, ("EEG_F", "EEG_C"))[3]
-    (60, 0, 20, 50, 1.0)
+    >>> grid = np.full((2, 15), 0.25); grid[1, 3] = 1.25; grid[1, 4] = 0.75
+    >>> overlay_cells(page, 0, grid, ("EEG_F", "EEG_C"))
+    [(60, 0, 20, 50, 1.0), (80, 0, 20, 50, 0.5)]
     """
     grid = np.asarray(grid, dtype=np.float64)
     if grid.shape[0] != len(model_slots):
         raise ValueError(f"relevance grid has {grid.shape[0]} rows for {len(model_slots)} slots")
-    peak = float(np.nanmax(grid)) if grid.size else 0.0
-    if not peak > 0:
+    index = {slot: i for i, slot in enumerate(model_slots)}
+    shown = [index[row.slot] for row in page.rows if row.slot in index]
+    values = grid[shown]
+    if not values.size:
+        return []
+    floor, peak = float(np.median(values)), float(values.max())
+    if not peak > floor:
         return []
     n_columns = grid.shape[1]
     edges = [round(page.x_of(epoch, page.epoch_s * c / n_columns)) for c in range(n_columns + 1)]
     cells = []
-    index = {slot: i for i, slot in enumerate(model_slots)}
     for row in page.rows:
         if row.slot not in index:
             continue
-        values = grid[index[row.slot]] / peak
-        for c in range(n_columns):
-            cells.append((edges[c], row.top, edges[c + 1] - edges[c], row.height, float(values[c])))
+        scaled = (grid[index[row.slot]] - floor) / (peak - floor)
+        for c in np.flatnonzero(scaled > 0):
+            cells.append((edges[c], row.top, edges[c + 1] - edges[c], row.height, float(scaled[c])))
     return cells

@@ -205,6 +205,9 @@ class Sidecar:
         except sqlite3.DatabaseError as exc:
             self._close_quietly()
             raise _unreadable(path, exc) from exc
+        except BaseException:  # e.g. SidecarMismatch: in exclusive mode it would stay locked
+            self._close_quietly()
+            raise
 
     # ------------------------------------------------------------ identity
 
