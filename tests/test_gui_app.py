@@ -268,28 +268,6 @@ def test_a_new_channel_map_rescores_and_keeps_the_technicians_stages(qtbot, wind
     assert "EOG_R" not in [row.slot for row in window.signal_view.current_page().rows]
 
 
-def test_the_relevance_overlay_seam_draws_a_grid_under_the_traces(qtbot, window, study_copy):
-    open_and_score(qtbot, window, study_copy)
-    assert not window.heatmap_action.isEnabled()  # no sleepvit.explain yet: no heatmap
-    slots = window.session.model_config.slots
-    grid = np.zeros((len(slots), 15))
-    grid[slots.index("EEG_C"), 7] = 1.0
-    window.signal_view.relevance_source = lambda epoch: grid
-    window._update_actions()
-    before = window.signal_view.grab().toImage()
-    press(qtbot, window, Qt.Key.Key_H)
-    assert window.signal_view.overlay_visible
-    after = window.signal_view.grab().toImage()
-    page = window.signal_view.current_page()
-    row = next(r for r in page.rows if r.slot == "EEG_C")
-    rect = window.signal_view.trace_rect()
-    scale = 1 / window.signal_view.devicePixelRatioF()
-    x = rect.left() + round(page.x_of(0, 15.5) * scale)
-    y = rect.top() + round((row.top + 2) * scale)
-    assert before.pixelColor(x, y) != after.pixelColor(x, y)  # orange under column 7 of EEG_C
-    assert after.pixelColor(x, y).red() > after.pixelColor(x, y).blue()
-
-
 def test_sign_off_and_export_from_the_keyboard(qtbot, window, study_copy, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QFileDialog
 

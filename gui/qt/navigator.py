@@ -41,6 +41,8 @@ class HypnogramNavigator(QWidget):
         super().__init__(parent)
         self.session: StudySession | None = None
         self._background: QPixmap | None = None
+        self.rows: dict[str, int] = {}
+        """Top of each row by its label, as last drawn."""
         self.setMouseTracking(False)
         self.setSizePolicy(self.sizePolicy().horizontalPolicy(), self.sizePolicy().Policy.Fixed)
         self.setFixedHeight(self._height(with_reference=True))
@@ -207,6 +209,7 @@ class HypnogramNavigator(QWidget):
             painter.drawLine(QPointF(right, top), QPointF(right, bottom))
 
     def _label(self, painter: QPainter, y: int, height: int, text: str, sub: str = "") -> None:
+        self.rows[text] = y
         painter.setPen(style.INK)
         painter.setFont(style.font(8.5, bold=True))
         painter.drawText(QRect(8, y, LABEL_WIDTH - 12, height), Qt.AlignmentFlag.AlignVCenter, text)
