@@ -194,12 +194,14 @@ class AiPanel(QWidget):
                 8.5, colour=style.MUTED,
             )  # fmt: skip
         method = session.shown_method(epoch)
-        y = self._heading(painter, y, f"Where the model looked · {METHOD_NAMES[method]}")
+        y = self._heading(painter, y, "Where the model looked")
         relevance = explanation.epoch(epoch, method)
         if relevance is None:
             return self._text(
                 painter, y, "No map: the epoch was not scored", 8.5, colour=style.MUTED
             )
+        heatmap = "shown on the signals" if session.heatmap_visible else "H shows it on the signals"
+        y = self._text(painter, y, f"By {METHOD_NAMES[method]}, {heatmap}", 8, colour=style.MUTED)
         wanted = session.relevance_method
         if wanted != method:
             failure = explanation.failure(ExplainJob(wanted, epoch))
@@ -210,7 +212,9 @@ class AiPanel(QWidget):
         label_w, value_w = 78, 40
         bar_x = PAD + label_w
         bar_w = self.width() - 2 * PAD - label_w - value_w
-        peak = max((shares[slot] for slot in shown), default=0.0) or 1.0
+        # Bars on one scale (full = half the epoch's relevance, or the largest share if more),
+        # so an even spread over eleven signals looks even, not eleven full bars.
+        full = max(0.5, *(shares[slot] for slot in shown))
         painter.setFont(style.font(8.5))
         for slot in shown:
             label = session.study.signals[slot].label
@@ -221,7 +225,7 @@ class AiPanel(QWidget):
                 painter.fontMetrics().elidedText(label, Qt.TextElideMode.ElideRight, label_w - 6),
             )
             painter.fillRect(QRectF(bar_x, y + 2, bar_w, 9), style.BACKGROUND)
-            painter.fillRect(QRectF(bar_x, y + 2, bar_w * shares[slot] / peak, 9), style.RELEVANCE)
+            painter.fillRect(QRectF(bar_x, y + 2, bar_w * shares[slot] / full, 9), style.RELEVANCE)
             painter.drawText(
                 QRectF(bar_x + bar_w, y, value_w, 13),
                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
