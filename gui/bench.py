@@ -7,8 +7,9 @@ Run in a fresh process by :mod:`sleepvit.bench.gui` (so its memory is the app's 
 * ``first_page_s`` — from asking to open the night to its first page painted (hashing,
   loading, the first render; the AI scoring goes on in the background afterwards);
 * ``scored_s`` — from asking to open to the AI scoring in the navigator;
-* ``flip_ms`` — one page turn each (the Right or PageDown key through the window's shortcut,
-  then a synchronous repaint of the whole window: signals, navigator, AI panel), for 30-s
+* ``flip_ms`` — one page turn each with the relevance heatmap on (the Right or PageDown key
+  through the window's shortcut, then a synchronous repaint of the whole window: signals and
+  their heatmap, navigator, AI panel), for 30-s
   and 300-s pages, medians and 95th percentiles, twice: *reading* (the event loop idles
   :data:`READING_S` between keys, as when a technician looks at each page, so the next page
   is prefetched) and *holding the key* (flips back to back, nothing prefetched in time);
@@ -115,6 +116,8 @@ def measure(edf: Path, repeat: int) -> dict:
     scored_s = time.perf_counter() - opened_at
     if window.session.ai is None:
         raise RuntimeError(f"{edf} was not scored")
+    if window.session.explanation is not None:
+        window.toggle_heatmap()
     count = max(repeat, 1) * 20
     flips = {
         f"{page}s {mode}": _summary(_flips(app, window, page, count, idle))
@@ -129,6 +132,7 @@ def measure(edf: Path, repeat: int) -> dict:
         "startup_s": startup_s,
         "first_page_s": first_page_s,
         "scored_s": scored_s,
+        "heatmap": window.session.heatmap_visible,
         "flip_ms": flips,
         "rss_mb": _memory_mb("VmRSS"),
         "peak_rss_mb": _memory_mb("VmHWM"),

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -64,6 +64,8 @@ SCORING_KEYS: dict[str, tuple[str, ...]] = {
     "REM": ("R", "5"),
 }
 """AASM/ISR habits: letters or the digits of the R&K codes, on the main keys or the keypad."""
+EXPLAIN_DELAY_MS = 300
+"""How long the technician stays on an epoch before its neighbours are computed."""
 DETAIL_METHOD = "ig"
 """The detail map of ``D``: Integrated Gradients (captum), else the torch-free gradient map."""
 
@@ -102,6 +104,10 @@ class MainWindow(QMainWindow):
         self._retired_workers: list[OpenStudyThread] = []
         self.explainer: ExplainThread | None = None
         self._retired_explainers: list[ExplainThread] = []
+        self._explain_timer = QTimer(self)
+        self._explain_timer.setSingleShot(True)
+        self._explain_timer.setInterval(EXPLAIN_DELAY_MS)
+        self._explain_timer.timeout.connect(self._request_explanations)
 
         self.signal_view = SignalView()
         self.navigator = HypnogramNavigator()
@@ -381,7 +387,7 @@ class MainWindow(QMainWindow):
         for view in (self.signal_view, self.navigator, self.ai_panel):
             view.set_session(session)
         session.epoch_changed.connect(lambda _: self._update_title())
-        session.epoch_changed.connect(lambda _: self._request_explanations())
+        session.epoch_changed.connect(lambda _: self._epoch_moved())
         session.explanation_changed.connect(self._request_explanations)
         session.stages_changed.connect(self._on_edit)
         self.preferences.add_recent(session.study.path)
@@ -447,6 +453,13 @@ class MainWindow(QMainWindow):
             explainer.finished.connect(explainer.deleteLater)
             self._retired_explainers.append(explainer)
             explainer.finished.connect(lambda: self._retired_explainers.remove(explainer))
+
+    def _epoch_moved(self) -> None:
+        # Explain the epoch the technician stops on, not each one a held key runs past: the
+        # neighbours of one epoch cost the CPU a page turn needs (0.2-0.4 s).
+        if self.explainer is not None:
+            self.explainer.request([])
+        self._explain_timer.start()
 
     def _request_explanations(self) -> None:
         if self.explainer is not None and self.session is not None:

@@ -108,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
         f"{result['trace_px'][1]} px), {THREADS} threads, demo weights onnx-int8 — "
         f"{machine_description()}"
     )
-    print("note: no relevance heatmap yet (sleepvit.explain); flips are measured without it")
+    print(
+        "relevance heatmap "
+        + ("on (attention rollout) for every flip" if result.get("heatmap") else "NOT shown")
+    )
     print(format_table(result))
     met = goals(result)
     for goal, ok in met.items():
