@@ -7,9 +7,8 @@ second and every 5 s, epoch numbers, clock times and a time axis.
 
 The relevance heatmap (``H``; :meth:`StudySession.relevance_grid`) lays each epoch's map
 ``[model slots × 2-s columns]`` under its traces, each cell's colour as strong as its share of
-the epoch's largest cell, so the traces stay on top and readable. The overlay of a page is
-drawn once into an image and kept with the page, so turning pages with the heatmap on costs
-no more than without.
+the epoch's largest cell, so the traces stay on top and readable. Only the cells
+that stand out are drawn, as small translucent rectangles.
 
 Signal quality is drawn where it applies: a signal the model could not read in an epoch
 (flat, clipped, lost…) is greyed with the problem named, and an interruption of the recording
@@ -52,9 +51,6 @@ class SignalView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.session: StudySession | None = None
-        self._overlay: tuple | None = None
-        """The heatmap of the page shown: (the page, the explanation, the current epoch and
-        its map's method, the image, the pixels it shows)."""
         self._rows: RowRenderers | None = None
         self._renderer: PageRenderer | None = None
         self._renderer_key: tuple | None = None
@@ -84,7 +80,6 @@ class SignalView(QWidget):
             session.ai_changed.connect(self.update)
             session.explanation_changed.connect(self.update)
             session.settings_changed.connect(self._settings_changed)
-        self._overlay = None
         self.update()
 
     def _settings_changed(self) -> None:
@@ -157,7 +152,7 @@ class SignalView(QWidget):
         painter.save()
         painter.translate(rect.topLeft())
         self._draw_current_epoch(painter, page, scale, rect.height())
-        self._draw_relevance(painter, page)
+        self._draw_relevance(painter, page, scale)
         self._draw_grid(painter, page, scale, rect.height())
         painter.drawImage(QPointF(0, 0), self._traces)
         self._draw_quality(painter, page, scale, rect.height())
@@ -173,34 +168,22 @@ class SignalView(QWidget):
         x = page.x_of(self.session.current) * scale
         painter.fillRect(QRectF(x, 0, page.epoch_width * scale, height), style.CURRENT)
 
-    def _draw_relevance(self, painter: QPainter, page: Page) -> None:
+    def _draw_relevance(self, painter: QPainter, page: Page, scale: float) -> None:
         session = self.session
         explanation = session.explanation
         if not (session.heatmap_visible and explanation is not None):
             return
-        # On one page only the current epoch's map may change (a detail map arriving).
-        key = (session.current, session.shown_method(session.current))
-        cached = self._overlay
-        if (
-            cached is None
-            or cached[0] is not page
-            or cached[1] is not explanation
-            or cached[2] != key
-        ):
-            argb = np.zeros(page.pixels.shape, np.uint32)
-            for epoch in page.epochs:
-                grid = session.relevance_grid(epoch)
-                if grid is None:
-                    continue
-                for x, y, width, height, value in overlay_cells(
-                    page, epoch, grid, explanation.slots
-                ):
-                    argb[y : y + height, x : x + width] = RELEVANCE_INK[
-                        round(255 * RELEVANCE_ALPHA * value)
-                    ]
-            image = _argb_image(argb, self.devicePixelRatioF())
-            self._overlay = cached = (page, explanation, key, image, argb)
-        painter.drawImage(QPointF(0, 0), cached[3])
+        for epoch in page.epochs:
+            grid = session.relevance_grid(epoch)
+            if grid is None:
+                continue
+            # Only the cells that stand out are drawn (about half): a few dozen small
+            # rectangles cost less than blending a page-sized image.
+            for x, y, width, height, value in overlay_cells(page, epoch, grid, explanation.slots):
+                painter.fillRect(
+                    QRectF(x * scale, y * scale, width * scale, height * scale),
+                    RELEVANCE_SHADES[round(255 * RELEVANCE_ALPHA * value)],
+                )
 
     def _draw_quality(self, painter: QPainter, page: Page, scale: float, height: int) -> None:
         """Grey a signal the model could not read in an epoch (naming the problem), and draw
@@ -369,7 +352,10 @@ def _ink_table(colour: str) -> np.ndarray:
 
 
 INK_TABLES = {modality: _ink_table(colour) for modality, colour in style.TRACE_COLOURS.items()}
-RELEVANCE_INK = _ink_table(style.RELEVANCE)
+RELEVANCE_SHADES = [
+    QColor(style.RELEVANCE.red(), style.RELEVANCE.green(), style.RELEVANCE.blue(), a)
+    for a in range(256)
+]
 
 
 def _trace_image(page: Page, ratio: float) -> tuple[QImage, np.ndarray]:
@@ -380,15 +366,9 @@ def _trace_image(page: Page, ratio: float) -> tuple[QImage, np.ndarray]:
     for row in page.rows:
         band = slice(row.top, row.top + row.height)
         np.take(INK_TABLES[row.modality], page.pixels[band], out=argb[band])
-    return _argb_image(argb, ratio), argb
-
-
-def _argb_image(argb: np.ndarray, ratio: float) -> QImage:
-    """A QImage showing premultiplied ARGB pixels (no copy: keep ``argb`` alive with it)."""
-    height, width = argb.shape
     image = QImage(argb.data, width, height, width * 4, QImage.Format.Format_ARGB32_Premultiplied)
     image.setDevicePixelRatio(ratio)
-    return image
+    return image, argb
 
 
 def _epoch_caption(session: StudySession, epoch: int, metrics, width: float) -> str:
