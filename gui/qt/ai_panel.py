@@ -268,11 +268,10 @@ class AiPanel(QWidget):
         painter.fillRect(QRectF(left, y, width, NEIGHBOUR_HEIGHT), style.BACKGROUND)
         for index, value in enumerate(values):
             x = left + index * step
-            if index == reach:
-                painter.fillRect(
-                    QRectF(x, y, max(step, 2), NEIGHBOUR_HEIGHT),
-                    style.stage_colour(neighbours.stage),
-                )
+            if index == reach:  # the epoch itself: a mark, not a bar
+                painter.setPen(QPen(style.INK, 1, Qt.PenStyle.DotLine))
+                centre = x + step / 2
+                painter.drawLine(QPointF(centre, y), QPointF(centre, y + NEIGHBOUR_HEIGHT))
                 continue
             height = (NEIGHBOUR_HEIGHT / 2 - 2) * float(value) / peak
             colour = style.SUPPORT if value >= 0 else style.AGAINST

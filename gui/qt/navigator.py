@@ -182,13 +182,18 @@ class HypnogramNavigator(QWidget):
         """Amber: scored without a signal; grey: not scored (no readable EEG)."""
         session = self.session
         quality = session.quality()
-        self._label(painter, top, MARK_HEIGHT, "Signals")
         plot = self.plot_rect()
         painter.fillRect(QRectF(plot.left(), top, plot.width(), MARK_HEIGHT), style.BACKGROUND)
         if quality is None:
+            self._label(painter, top, MARK_HEIGHT, "Signals")
             return
-        lost = (~quality.usable & quality.present[None, :]).any(axis=1)
-        state = np.where(~quality.scorable, 2, np.where(lost, 1, 0))
+        lost = (~quality.usable & quality.present[None, :]).any(axis=1) & ~quality.no_data
+        state = np.where(~quality.scorable & ~quality.no_data, 2, np.where(lost, 1, 0))
+        problems = int(np.count_nonzero(state))
+        self._label(
+            painter, top, MARK_HEIGHT, "Signals",
+            sub=f"{problems} epochs" if problems else "all read",
+        )  # fmt: skip
         colours = {1: QColor(style.QUALITY_MARK), 2: QColor(176, 176, 176)}
         for first, stop, code in self._runs(state):
             if code:

@@ -190,6 +190,7 @@ class SignalView(QWidget):
         interruptions of the recording as gaps."""
         session = self.session
         painter.setFont(style.font(8.5, bold=True))
+        metrics = painter.fontMetrics()
         for epoch in page.epochs:
             lost = session.unusable_slots(epoch)
             if not lost:
@@ -203,10 +204,15 @@ class SignalView(QWidget):
                 cell = QRectF(left, row.top * scale, width, row.height * scale)
                 painter.fillRect(cell, style.LOST_SIGNAL)
                 painter.setPen(style.QUALITY)
+                room = cell.adjusted(6, 2, -6, -2)
+                texts = (f"{row.label} {problem}: not read by the AI", f"{row.label} {problem}")
+                fits = (t for t in texts if metrics.horizontalAdvance(t) <= room.width())
                 painter.drawText(
-                    cell.adjusted(6, 2, -6, -2),
+                    room,
                     Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-                    f"{row.label} {problem}: not read by the AI",
+                    next(
+                        fits, metrics.elidedText(problem, Qt.TextElideMode.ElideRight, room.width())
+                    ),
                 )
         first_s = page.first_epoch * page.epoch_s
         stop_s = (page.first_epoch + len(page.epochs)) * page.epoch_s
@@ -382,6 +388,7 @@ def _epoch_caption(session: StudySession, epoch: int, metrics, width: float) -> 
         f"Technician {technician_text}",
         f"Epoch {epoch + 1}  {clock}  AI {ai_text}  Tech {technician_text}",
         f"Epoch {epoch + 1}  {clock}",
+        f"Epoch {epoch + 1}  {style.stage_text(shown)}",
         f"{epoch + 1}  {style.stage_text(shown)}",
     )
     return next((c for c in captions if metrics.horizontalAdvance(c) <= width), captions[-1])
