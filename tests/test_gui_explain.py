@@ -152,6 +152,7 @@ def test_neighbours_and_detail_maps_are_computed_on_request(study_copy, scorer):
     session.close()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not captum_installed(), reason="captum's maps need torch and captum")
 def test_integrated_gradients_explain_the_stage_scored(study_copy, scorer):
     session = open_session(study_copy, scorer)
@@ -222,6 +223,7 @@ def test_a_second_app_on_the_same_review_is_refused_with_a_clear_message(study_c
     again.close()
 
 
+@pytest.mark.slow
 def test_a_running_app_keeps_its_review_from_another_process(study_copy):
     """The real app in another process (the kill -9 test's driver): this one is refused,
     and once that app is killed, the review opens here with every edit."""
