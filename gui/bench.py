@@ -12,7 +12,8 @@ Run in a fresh process by :mod:`sleepvit.bench.gui` (so its memory is the app's 
   their heatmap, navigator, AI panel), for 30-s
   and 300-s pages, medians and 95th percentiles, twice: *reading* (the event loop idles
   :data:`READING_S` between keys, as when a technician looks at each page, so the next page
-  is prefetched) and *holding the key* (flips back to back, nothing prefetched in time);
+  is prefetched) and *holding the key* (flips back to back, nothing prefetched in time); then
+  the 30-s key-held flips again with the heatmap off, in the same run;
 * ``rss_mb`` / ``peak_rss_mb`` — memory with the night open and scored.
 """
 
@@ -124,6 +125,10 @@ def measure(edf: Path, repeat: int) -> dict:
         for page in (30, 300)
         for mode, idle in (("reading", READING_S), ("holding", 0.0))
     }
+    heatmap = window.session.heatmap_visible
+    if heatmap:  # the same flips without it, to tell its cost from the machine's load
+        window.toggle_heatmap()
+        flips["30s holding, heatmap off"] = _summary(_flips(app, window, 30, count, 0.0))
     result = {
         "epochs": window.session.n_epochs,
         "file_mb": edf.stat().st_size / 1e6,
@@ -132,7 +137,7 @@ def measure(edf: Path, repeat: int) -> dict:
         "startup_s": startup_s,
         "first_page_s": first_page_s,
         "scored_s": scored_s,
-        "heatmap": window.session.heatmap_visible,
+        "heatmap": heatmap,
         "flip_ms": flips,
         "rss_mb": _memory_mb("VmRSS"),
         "peak_rss_mb": _memory_mb("VmHWM"),

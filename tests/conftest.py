@@ -228,3 +228,31 @@ def crafted_ai():
         return AiScoring(np.full(n, n2, np.int8), p, None, {"model": {"name": "crafted"}})
 
     return make
+
+
+@pytest.fixture
+def window(qtbot):
+    """The real main window, offscreen, 1280 × 800, with throwaway preferences."""
+    from sleepvit.gui.qt.main_window import MainWindow
+    from sleepvit.gui.session.settings import Preferences
+
+    window = MainWindow(Preferences(), reviewer="tester", save_preferences=False)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    yield window
+    window.close()
+
+
+@pytest.fixture
+def gappy_study(tmp_path) -> Path:
+    """10 minutes of C4-M1, E1-M2, E2-M1 and chin EMG (``test_hostile.py``'s writers) with E1
+    flat from 2 to 4 minutes (epochs 5-8 scored without it), interrupted after 5 minutes for
+    5 minutes (EDF+D): epochs 11-20 have no data."""
+    from test_hostile import _discontinuous, _eeg, _montage, _write
+
+    eog = _eeg(256, 600)
+    eog[120 * 256 : 240 * 256] = 0.0
+    edf = _write(tmp_path / "gappy.edf", _montage(E1=eog))
+    _discontinuous(edf, gap_after_s=300, gap_s=300)
+    return edf

@@ -22,16 +22,6 @@ W, N1, N2, N3, REM = (STAGE_CODE[s] for s in ("W", "N1", "N2", "N3", "REM"))
 TIMEOUT_MS = 60_000
 
 
-@pytest.fixture
-def window(qtbot):
-    window = MainWindow(Preferences(), reviewer="tester", save_preferences=False)
-    qtbot.addWidget(window)
-    window.resize(1280, 800)
-    window.show()
-    yield window
-    window.close()
-
-
 def open_and_score(qtbot, window, path, **kwargs):
     window.open_path(path, **kwargs)
     qtbot.waitUntil(

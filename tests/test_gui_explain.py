@@ -1,7 +1,7 @@
-"""The desktop app's explanations (issue 12, phase 2): the heatmap, relevance per signal,
-neighbours, captum detail maps, the review queue of sleepvit.explain, STEM.relevance.npz,
-signal quality and gaps on the screen, and one app per review. The model part runs without a
-screen; the views run offscreen with pytest-qt."""
+"""The desktop app's explanations without a screen (issue 12, phase 2): STEM.relevance.npz and
+the sidecar, neighbours and captum detail maps on request, the review queue of
+sleepvit.explain, signal quality and gaps, and one app per review. The views are in
+``test_gui_explain_views.py``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_gui_session import open_session
 
 from sleepvit.cli import main as sleepvit_main
 from sleepvit.errors import ModelError
@@ -23,30 +24,16 @@ from sleepvit.gui.session.explanation import (
     compute,
 )
 from sleepvit.gui.session.opening import OpenRequest, open_study
-from sleepvit.gui.session.scoring import score_study_for_review
-from sleepvit.gui.session.session import StudySession
 from sleepvit.gui.session.sidecar import SidecarLocked, sidecar_next_to
 from sleepvit.hypnogram import UNS
 from sleepvit.models.backends import load_backend
 
 pytestmark = pytest.mark.usefixtures("user_folders")
-TIMEOUT_MS = 120_000
-GAP_AFTER_S, GAP_S = 300, 300
-FLAT_EOG = slice(120 * 256, 240 * 256)
-"""E1 flat from 2 to 4 minutes: epochs 5–8 are scored without it."""
 
 
 @pytest.fixture(scope="module")
 def scorer():
     return load_backend()
-
-
-def open_session(path: Path, scorer=None) -> StudySession:
-    opened = open_study(OpenRequest(path))
-    session = StudySession(opened, reviewer="anna")
-    if session.ai is None and scorer is not None:
-        session.set_ai(*score_study_for_review(opened.study, scorer))
-    return session
 
 
 @pytest.fixture
@@ -57,18 +44,6 @@ def explained_study(tmp_path, study_copy) -> Path:
     )
     assert (study_copy.parent / f"{study_copy.stem}.relevance.npz").is_file()
     return study_copy
-
-
-@pytest.fixture
-def gappy_study(tmp_path) -> Path:
-    """10 minutes with E1 flat for two of them, then a 5-minute interruption (EDF+D)."""
-    from test_hostile import _discontinuous, _eeg, _montage, _write
-
-    eog = _eeg(256, 600)
-    eog[FLAT_EOG] = 0.0
-    edf = _write(tmp_path / "gappy.edf", _montage(E1=eog))
-    _discontinuous(edf, gap_after_s=GAP_AFTER_S, gap_s=GAP_S)
-    return edf
 
 
 # ---------------------------------------------------------------- the model, no screen
@@ -173,10 +148,10 @@ def test_neighbours_of_another_models_explanation_are_refused(study_copy, scorer
 
 def test_unscored_epochs_gaps_and_lost_signals_are_known_to_the_session(gappy_study, scorer):
     session = open_session(gappy_study, scorer)
-    gap = range(GAP_AFTER_S // 30, (GAP_AFTER_S + GAP_S) // 30)
+    gap = range(10, 20)  # 5 minutes in, 5 minutes long
     assert session.no_data_epochs()[list(gap)].all() and not session.no_data_epochs()[:10].any()
-    assert session.gap_spans(0, 30 * session.n_epochs) == [(GAP_AFTER_S, GAP_AFTER_S + GAP_S)]
-    assert session.gap_spans(0, GAP_AFTER_S) == []
+    assert session.gap_spans(0, 30 * session.n_epochs) == [(300, 600)]
+    assert session.gap_spans(0, 300) == [] and session.gap_spans(400, 450) == [(400, 450)]
     assert all(session.ai.stages[e] == UNS and session.ai_stage(e) is None for e in gap)
     assert session.quality_reason(gap[0]) == "no data"
     assert session.relevance_grid(gap[0]) is None
@@ -246,154 +221,3 @@ def test_a_running_app_keeps_its_review_from_another_process(study_copy):
     session = open_session(study_copy)
     assert session.review.audit  # the killed app's edits, and no stale lock
     session.close()
-
-
-# ---------------------------------------------------------------- the views, offscreen
-
-pytest.importorskip("pytestqt")
-
-
-@pytest.fixture
-def window(qtbot):
-    from sleepvit.gui.qt.main_window import MainWindow
-    from sleepvit.gui.session.settings import Preferences
-
-    window = MainWindow(Preferences(), reviewer="tester", save_preferences=False)
-    qtbot.addWidget(window)
-    window.resize(1600, 1000)
-    window.show()
-    yield window
-    window.close()
-
-
-def open_in(qtbot, window, path):
-    window.open_path(path)
-    qtbot.waitUntil(
-        lambda: (
-            window.session is not None and window.session.ai is not None and window.worker is None
-        ),
-        timeout=TIMEOUT_MS,
-    )
-    return window.session
-
-
-def press(qtbot, window, *keys):
-    for key in keys:
-        qtbot.keyClick(window, key)
-
-
-def pixel_at(view, page, epoch: int, seconds: float, slot: str, below_top: int = 3):
-    row = next(r for r in page.rows if r.slot == slot)
-    rect = view.trace_rect()
-    scale = 1 / view.devicePixelRatioF()
-    image = view.grab().toImage()
-    x = rect.left() + round(page.x_of(epoch, seconds) * scale)
-    return image.pixelColor(x, rect.top() + round((row.top + below_top) * scale))
-
-
-def test_h_lays_the_relevance_map_under_the_traces(qtbot, window, study_copy):
-    from PySide6.QtCore import Qt
-
-    session = open_in(qtbot, window, study_copy)
-    assert window.heatmap_action.isEnabled() and not session.heatmap_visible
-    relevance = session.explanation.epoch(session.current)
-    slot, column = relevance.top_cell
-    view = window.signal_view
-    page = view.current_page()
-    seconds = (column + 0.25) * relevance.column_s  # off the grid lines of whole seconds
-    before = pixel_at(view, page, session.current, seconds, slot)
-    press(qtbot, window, Qt.Key.Key_H)
-    assert session.heatmap_visible and window.heatmap_action.isChecked()
-    after = pixel_at(view, page, session.current, seconds, slot)
-    assert before != after and after.red() > after.blue() + 40  # orange under the top patch
-    press(qtbot, window, Qt.Key.Key_H)
-    assert not session.heatmap_visible
-    assert pixel_at(view, page, session.current, seconds, slot) == before
-
-
-def test_the_panel_computes_neighbours_and_the_detail_map_in_the_worker(qtbot, window, study_copy):
-    from PySide6.QtCore import Qt
-
-    session = open_in(qtbot, window, study_copy)
-    press(qtbot, window, Qt.Key.Key_Right, Qt.Key.Key_Right)
-    qtbot.waitUntil(lambda: session.explanation.neighbours(2) is not None, timeout=TIMEOUT_MS)
-    wanted = "ig" if captum_installed() else "gradient"
-    press(qtbot, window, Qt.Key.Key_D)
-    assert session.relevance_method == wanted and session.heatmap_visible
-    qtbot.waitUntil(lambda: session.shown_method(2) == wanted, timeout=TIMEOUT_MS)
-    checked = [a.data() for a in window.method_actions.actions() if a.isChecked()]
-    assert checked == [wanted]
-    window.ai_panel.grab()  # paints the detail map's bars and the neighbour strip
-    press(qtbot, window, Qt.Key.Key_D)
-    assert session.relevance_method == ROLLOUT and session.shown_method(2) == ROLLOUT
-
-
-def test_n_walks_the_queue_and_the_navigator_marks_it(qtbot, window, study_copy, crafted_ai):
-    from PySide6.QtCore import Qt
-
-    from sleepvit.gui.qt import style
-    from sleepvit.gui.qt.navigator import MARK_HEIGHT
-
-    session = open_in(qtbot, window, study_copy)
-    session.set_ai(crafted_ai(50, {30: 0.5, 7: 0.3, 12: 0.55, 41: 0.4}))
-    queue = session.queue
-    assert queue.epochs.tolist() == [7, 41, 30, 12]
-    press(qtbot, window, Qt.Key.Key_N)
-    assert session.current == int(queue.epochs[0])
-    press(qtbot, window, Qt.Key.Key_A)  # accept: reviewed, and on to the next epoch
-    press(qtbot, window, Qt.Key.Key_N)
-    assert session.current == 41
-    navigator = window.navigator
-    image = navigator.grab().toImage()
-    ratio = navigator.devicePixelRatioF()
-    middle = navigator.rows["Queue"] + MARK_HEIGHT // 2
-
-    def mark(epoch: int):
-        return image.pixelColor(round(navigator.x_of(epoch + 0.5) * ratio), round(middle * ratio))
-
-    away = [int(e) for e in queue.epochs if abs(int(e) - session.current) > 2]
-    for epoch in away:
-        colour = style.RULE if session.review.reviewed[epoch] else style.LOW_CONFIDENCE
-        assert mark(epoch) == colour
-    clear = next(
-        e for e in range(session.n_epochs) if e not in queue.epochs and abs(e - session.current) > 2
-    )
-    assert mark(clear) == style.BACKGROUND
-
-
-def test_a_gap_is_drawn_as_a_gap_and_a_lost_signal_is_named(qtbot, window, gappy_study):
-    from sleepvit.gui.qt import style
-
-    session = open_in(qtbot, window, gappy_study)
-    window.set_page(300)
-    session.go_to(GAP_AFTER_S // 30)
-    view = window.signal_view
-    page = view.current_page()
-    inside = pixel_at(
-        view, page, page.first_epoch, 150, "EEG_C", below_top=page.rows[0].height // 2
-    )
-    assert inside.name() in (style.PANEL.name(), style.RULE.name())  # no trace, hatched
-    session.go_to(5)
-    page = view.current_page()
-    lost = pixel_at(view, page, 5, 25, "EOG_L", below_top=2)
-    kept = pixel_at(view, page, 5, 25, "EEG_C", below_top=2)
-    assert lost != kept  # greyed: not read by the AI
-    window.ai_panel.grab()
-
-
-def test_a_second_window_on_an_open_review_says_so(qtbot, window, study_copy):
-    from PySide6.QtWidgets import QMessageBox
-
-    from sleepvit.gui.qt.main_window import MainWindow
-    from sleepvit.gui.session.settings import Preferences
-
-    open_in(qtbot, window, study_copy)
-    second = MainWindow(Preferences(), reviewer="other", save_preferences=False)
-    qtbot.addWidget(second)
-    second.show()
-    second.open_path(study_copy)
-    qtbot.waitUntil(lambda: second.worker is None, timeout=TIMEOUT_MS)
-    boxes = [b for b in second.findChildren(QMessageBox) if b.objectName() == "error-dialog"]
-    assert boxes and "is open in another SleepViT" in boxes[-1].text()
-    assert second.session is None and window.session is not None
-    second.close()

@@ -71,7 +71,10 @@ def format_table(result: dict) -> str:
         ("30s holding", "30-s page, key held (back to back)"),
         ("300s reading", "300-s page, reading"),
         ("300s holding", "300-s page, key held"),
+        ("30s holding, heatmap off", "30-s page, key held, heatmap off"),
     ):
+        if key not in flips:
+            continue
         flip = flips[key]
         rows.append(
             [
