@@ -196,8 +196,9 @@ def check_same_model(night: NightExplanation, backend) -> None:
         raise ModelError(
             f"explained this night with {made_by.get('name')} {made_by.get('version', '')}, "
             f"not with the loaded {current['name']} {current['version']}; open the study with "
-            "those weights (--weights) to see its neighbours and detail maps",
+            "those weights to see its neighbours and detail maps",
             backend.folder,
+            settings=("weights",),
         )
 
 
