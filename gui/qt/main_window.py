@@ -435,8 +435,10 @@ class MainWindow(QMainWindow):
         session = self.session
         if session is None or session.explanation is None:
             return
+        # No Qt parent: the window never deletes a thread that is still computing; it keeps
+        # it until it has finished (closeEvent waits for it).
         explainer = ExplainThread(
-            session.study, session.explanation.night, self.weights, self.backend, self
+            session.study, session.explanation.night, self.weights, self.backend
         )
         explainer.done.connect(functools.partial(self._on_explained, session))
         explainer.failed.connect(functools.partial(self._on_explain_failed, session))
@@ -447,12 +449,11 @@ class MainWindow(QMainWindow):
     def _stop_explainer(self) -> None:
         explainer, self.explainer = self.explainer, None
         if explainer is not None:
-            explainer.done.disconnect()
-            explainer.failed.disconnect()
+            # Left connected: what it still delivers names the session it was computed for,
+            # and the slots drop it (disconnecting while it emits would race it).
             explainer.stop()
-            explainer.finished.connect(explainer.deleteLater)
-            self._retired_explainers.append(explainer)
-            explainer.finished.connect(lambda: self._retired_explainers.remove(explainer))
+            running = [thread for thread in self._retired_explainers if thread.isRunning()]
+            self._retired_explainers = [*running, explainer]
 
     def _epoch_moved(self) -> None:
         # Explain the epoch the technician stops on, not each one a held key runs past: the
@@ -741,6 +742,7 @@ class MainWindow(QMainWindow):
         self._close_session()
         for worker in [*self._retired_workers, *self._retired_explainers]:
             worker.wait()
+        self._retired_explainers.clear()
         self._save_preferences()
         super().closeEvent(event)
 

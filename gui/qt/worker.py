@@ -152,6 +152,7 @@ class ExplainThread(QThread):
                 while not self._jobs and not self._stopping:
                     self._wake.wait()
                 if self._stopping:
+                    self.study = self.night = None  # a retired thread holds no night
                     return
                 job = self._jobs.pop(0)
             try:
