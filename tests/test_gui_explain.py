@@ -15,7 +15,7 @@ from test_gui_session import open_session
 
 from sleepvit.cli import main as sleepvit_main
 from sleepvit.errors import ModelError
-from sleepvit.explain import NightExplanation
+from sleepvit.explain import DEFAULT_RANKING, NightExplanation
 from sleepvit.gui.session.explanation import (
     NEIGHBOURS,
     ROLLOUT,
@@ -58,7 +58,7 @@ def test_a_night_scored_here_is_explained_and_queued_by_sleepvit_explain(study_c
     ai = session.ai
     expected = review_queue(ai.probabilities, ai.epoch_vit, ai.stages)
     np.testing.assert_array_equal(session.queue.epochs, expected.epochs)
-    assert session.queue.ordering == "ranked by confidence+disagreement"
+    assert session.queue.ordering == f"ranked by {DEFAULT_RANKING}"
     epoch = 10
     grid = session.relevance_grid(epoch)
     assert grid.shape == (len(explanation.slots), 15) and grid.sum() == pytest.approx(1, abs=1e-3)
@@ -178,7 +178,7 @@ def test_the_export_lists_the_queue_the_technician_walked(study_copy, crafted_ai
     written = export_review(session, tmp_path)
     summary = json.loads(written["summary"].read_text(encoding="utf-8"))
     queue = summary["confidence"]["review_queue"]
-    assert queue["epochs"] == 3 and queue["ranking"] == "confidence+disagreement"
+    assert queue["epochs"] == 3 and queue["ranking"] == DEFAULT_RANKING
     report = "".join(page.extract_text() for page in PdfReader(written["pdf"]).pages)
     assert "low confidence" in report
     session.close()

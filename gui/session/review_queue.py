@@ -2,8 +2,9 @@
 
 The queue itself is :func:`sleepvit.explain.review_queue`'s — low calibrated confidence,
 EpochViT alone disagreeing with the sequence model, transitions the context changed, ranked
-by :data:`~sleepvit.explain.DEFAULT_RANKING` — the same queue the report's flagged-epochs
-page lists (the export hands it over). :class:`QueueWalk` adds where the technician is in it.
+by the measured :data:`~sleepvit.explain.DEFAULT_RANKING` — the same queue the report's
+flagged-epochs page lists (the export hands it over). :class:`QueueWalk` adds where the
+technician is in it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def queue_of(ai: AiScoring) -> ReviewQueue:
     """The review queue of an AI scoring.
 
     A scoring read from ``STEM.hypnogram.csv`` has no EpochViT-alone probabilities: its queue
-    can only hold the low-confidence epochs (EpochViT is then taken to agree everywhere).
+    can only hold the low-confidence epochs, and the sequence model's probabilities stand in
+    for EpochViT's in the ranking.
     """
     epoch_vit = ai.epoch_vit if ai.epoch_vit is not None else ai.probabilities
     return review_queue(ai.probabilities, epoch_vit, ai.stages)
@@ -36,14 +38,14 @@ class QueueWalk:
     >>> p = np.tile(np.eye(5, dtype=np.float32)[2], (10, 1))
     >>> p[[2, 7, 9]] = [[.4, .3, .3, 0, 0], [.2, .5, .3, 0, 0], [.3, .3, .4, 0, 0]]
     >>> alone = p.copy(); alone[7] = np.eye(5)[2]  # EpochViT alone saw N2 in epoch 7
-    >>> walk = QueueWalk(review_queue(p, alone))
+    >>> walk = QueueWalk(review_queue(p, alone, ranking="confidence"))
     >>> walk.epochs.tolist()                       # most doubtful first
-    [7, 2, 9, 8]
+    [2, 9, 7, 8]
     >>> reviewed = np.zeros(10, bool); reviewed[2] = True
-    >>> walk.next_position(-1, reviewed), walk.next_position(0, reviewed)
-    (0, 2)
+    >>> walk.next_position(-1, reviewed), walk.next_position(1, reviewed)
+    (1, 2)
     >>> walk.previous_position(2), walk.position_of(9), walk.position_of(3)
-    (1, 2, None)
+    (1, 1, None)
     >>> walk.why(7), f"{walk.queue.coverage:.0%}"
     (['low confidence', 'screen alone disagrees', 'transition changed by context'], '40%')
     """
