@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
+from sleepvit.rendering.calibration import CALIBRATIONS
 from sleepvit.slots import SLOTS
 
 
@@ -37,6 +38,16 @@ class RenderConfig:
     """Clinical convention for electrophysiology: negative deflections drawn upwards."""
     background: int = 0
     trace: int = 255
+    calibration: str = "physical"
+    """``physical`` (fixed µV per row) or ``night`` (EEG, EOG and chin EMG rows scaled to the
+    night's level, :mod:`sleepvit.rendering.calibration`); the model's choice, never the
+    technician screen's."""
+
+    def __post_init__(self):
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(
+                f"calibration {self.calibration!r} is not one of {', '.join(CALIBRATIONS)}"
+            )
 
     @property
     def slots(self) -> tuple[str, ...]:
@@ -52,9 +63,7 @@ class RenderConfig:
 
     def with_size(self, width: int, height: int) -> RenderConfig:
         """The same screen at another resolution (e.g. the GUI's 1920 × 1080)."""
-        return replace(
-            self, px_per_s=width / self.epoch_s, row_px=max(1, height // len(self.rows))
-        )
+        return replace(self, px_per_s=width / self.epoch_s, row_px=max(1, height // len(self.rows)))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,4 +90,3 @@ class RenderConfig:
     def fingerprint(self) -> str:
         """Short hash that identifies the drawing; equal configs give equal fingerprints."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
-

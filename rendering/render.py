@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sleepvit.errors import SleepVitError
+from sleepvit.rendering.calibration import epoch_rms, is_calibrated, night_level, range_factor
 from sleepvit.rendering.config import RenderConfig, RowStyle
 from sleepvit.rendering.filters import TracePlan, plan_trace
 from sleepvit.rendering.raster import column_extents, draw_spans, value_to_row
@@ -117,6 +118,8 @@ class EpochRenderer:
             if style.slot in study.signals
         }
         self._cache: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
+        self.calibration: dict[str, float] = {}
+        """Factor by which each night-calibrated row's range was widened (empty if physical)."""
         self.rows = tuple(self._layout(i, style) for i, style in enumerate(self.config.rows))
 
     @property
@@ -211,6 +214,10 @@ class EpochRenderer:
         plan = self._plans.get(style.slot)
         if source is None or plan is None:
             value_range = None
+        elif style.range is not None and cfg.calibration == "night" and is_calibrated(style.slot):
+            factor = range_factor(style.slot, night_level(self._epoch_rms(source, plan)))
+            self.calibration[style.slot] = factor
+            value_range = (style.range[0] * factor, style.range[1] * factor)
         elif style.range is not None:
             value_range = style.range
         else:
@@ -225,6 +232,20 @@ class EpochRenderer:
             value_range=value_range,
             negative_up=cfg.negative_up and SLOT_BY_NAME[style.slot].is_electrophysiology,
             envelope=plan is not None and plan.envelope,
+        )
+
+    def _epoch_rms(self, source: SlotSignal, plan: TracePlan) -> np.ndarray:
+        """RMS of the display trace of every epoch of the night, computed chunk by chunk."""
+        span = CHUNK_EPOCHS * plan.samples_per_epoch
+        total = max(self.n_epochs, 1) * plan.samples_per_epoch
+        return np.concatenate(
+            [
+                epoch_rms(
+                    plan.segment(source.data, start, min(start + span, total)),
+                    plan.samples_per_epoch,
+                )
+                for start in range(0, total, span)
+            ]
         )
 
     def _automatic_range(self, source: SlotSignal, plan: TracePlan) -> tuple[float, float]:

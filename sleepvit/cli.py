@@ -188,6 +188,7 @@ BENCH_TARGETS: dict[str, str] = {
     "train": "sleepvit.bench.train",
     "gui": "sleepvit.bench.gui",
     "explain": "sleepvit.bench.explain",
+    "generalisation": "sleepvit.bench.generalisation",
 }
 """Benchmark name -> module whose ``run(args) -> int`` runs it (see ``sleepvit.bench``)."""
 
@@ -210,12 +211,24 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workdir", metavar="DIR", help="keep generated files here (default: temp)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--weights", metavar="DIR", help="weights folder (infer, night; default: demo)")
+    p.add_argument(
+        "--nights", type=int, default=1, help="nights per recording family (generalisation)"
+    )
+    p.add_argument(
+        "--adapt", action="store_true", help="also score with test-time adaptation (generalisation)"
+    )
+    p.add_argument(
+        "--peers-python",
+        metavar="PYTHON",
+        help="interpreter with the peers extra that runs GSSC (generalisation; default: this one)",
+    )
     p.set_defaults(handler=_cmd_bench)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import shlex
 
+    from sleepvit.rendering.config import RenderConfig
     from sleepvit.train.config import TrainConfig
     from sleepvit.train.loop import Trainer
 
@@ -241,6 +254,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         args.out,
         config,
         cache_dir=args.cache,
+        render_config=RenderConfig(calibration=args.calibration),
         channel_map=args.channel_map,
         resume=args.resume,
         device=args.device,
@@ -288,6 +302,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heads", type=int, default=d.vit_heads, help="EpochViT attention heads")
     p.add_argument("--context", type=int, default=d.context, help="epochs per sequence window")
     p.add_argument("--no-augment", action="store_true", help="train without augmentations")
+    p.add_argument(
+        "--calibration",
+        choices=("physical", "night"),
+        default="physical",
+        help="scale the model reads EEG/EOG/EMG at: fixed µV, or set by each night's level "
+        "(saved with the weights; the technician screen always stays physical)",
+    )
     p.add_argument(
         "--val-fraction", type=float, default=d.val_fraction, help="share of subjects for val"
     )

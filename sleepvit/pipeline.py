@@ -148,6 +148,7 @@ def score_study(
             "backend": scorer.name,
             "channels": {slot: s.label for slot, s in study.signals.items()},
             "timings_s": timings,
+            "calibration": {"mode": config.calibration, "range_factors": renderer.calibration},
             "quality": quality.to_dict(),
             "warnings": warnings,
             "ood": ood,

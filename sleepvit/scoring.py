@@ -155,6 +155,20 @@ def lights_offsets(
 # ---------------------------------------------------------------- one night
 
 
+def describe_calibration(calibration: dict | None) -> str:
+    """The scale the model read the night at, for the summary and the report.
+
+    >>> describe_calibration({"mode": "night", "range_factors": {"EEG_C": 1.3, "EOG_L": 0.9}})
+    'night (model rows ×: EEG_C 1.30, EOG_L 0.90; the screen stays physical)'
+    >>> describe_calibration({"mode": "physical", "range_factors": {}})
+    'physical'
+    """
+    if not calibration or calibration.get("mode", "physical") == "physical":
+        return "physical"
+    factors = ", ".join(f"{slot} {f:.2f}" for slot, f in calibration["range_factors"].items())
+    return f"night (model rows ×: {factors}; the screen stays physical)"
+
+
 def score_recording(
     job: NightJob,
     scorer: Backend,
@@ -199,6 +213,7 @@ def score_recording(
             "version": scorer.config.version,
             "backend": scorer.name,
             "weights": str(scorer.folder),
+            "calibration": describe_calibration(hypnogram.metadata.get("calibration")),
         },
         lights={
             key: f"{value:%H:%M}"

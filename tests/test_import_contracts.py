@@ -23,6 +23,10 @@ BREAKERS = {
         "sleepvit/scoring.py",
         (REPO / "sleepvit" / "scoring.py").read_text() + "\nimport tqdm\n",
     ),
+    "nothing in sleepvit imports GSSC": (
+        "sleepvit/bench/probe_gssc.py",
+        "import gssc.infer\n",
+    ),
     "train may import evaluate, never the reverse": (
         "sleepvit/evaluate.py",
         (REPO / "sleepvit" / "evaluate.py").read_text() + "\nimport sleepvit.train.loop\n",

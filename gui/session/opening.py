@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sleepvit.errors import InvalidRecordingError, SleepVitError
@@ -171,6 +171,8 @@ def _model_render_config(weights: Path | None) -> tuple[RenderConfig, str]:
     from sleepvit.models.artifacts import default_weights_dir, read_config
 
     try:
-        return read_config(weights or default_weights_dir()).render_config, ""
+        model = read_config(weights or default_weights_dir()).render_config
+        # The technician reads the physical scale (N3 is > 75 µV) whatever scale the model reads.
+        return replace(model, calibration="physical"), ""
     except SleepVitError as exc:
         return RenderConfig(), f"model: {exc}; the screen uses the default display"

@@ -109,6 +109,8 @@ def write_report(
     model = f"{model_info.get('name', '—')} {model_info.get('version', '')}".strip()
     backend = f" ({model_info['backend']})" if model_info.get("backend") else ""
     footer = f"SleepViT {__version__}  ·  {info['file_name']}  ·  model {model}{backend}"
+    if model_info.get("calibration", "physical") != "physical":
+        footer += "  ·  input calibrated per night"
     queue = flagged_epochs if isinstance(flagged_epochs, ReviewQueue) else None
     flagged = describe_epochs(hypnogram, queue.epochs if queue is not None else flagged_epochs)
 

@@ -12,7 +12,10 @@ from sleepvit.synth.timeline import Timeline, by_stage, upsample
 def chin_envelope(tl: Timeline, subject: Subject, fs: float, rng) -> np.ndarray:
     """Chin EMG amplitude (µV standard deviation) at ``fs`` Hz, twitches included."""
     scale = subject.emg_scale
-    tone = tl.envelope(by_stage(14, 8, 6, 5.5, 1.8) * scale, jitter=0.2, arousal_level=18 * scale)
+    rem_tone = 8.0 - subject.rem_atonia * (8.0 - 1.8)  # without atonia REM keeps N1's tone
+    tone = tl.envelope(
+        by_stage(14, 8, 6, 5.5, rem_tone) * scale, jitter=0.2, arousal_level=18 * scale
+    )
     n = int(round(tl.duration_s * fs))
     envelope = upsample(tone, fs)[:n]
     twitch_rate = tl.rem_phasic * 0.6 + tl.rate(by_stage(0, 0, 0.01, 0, 0.06))

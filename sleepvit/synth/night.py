@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -225,22 +226,27 @@ def simulate_night(
     style: str = "hospital",
     stages=None,
     start: datetime | None = None,
+    traits: Mapping[str, float] | None = None,
 ) -> SimulatedNight:
     """Simulate one night, lights off to lights on, deterministic for a given ``seed``.
 
-    ``stages`` (a :class:`Hypnogram`, names like ``"N2"`` or codes) fixes the hypnogram and
-    then also the length of the night; otherwise ``hours`` of realistic sleep architecture
-    are sampled. ``start`` is the recording's clock time (default: an evening set by seed).
+        ``stages`` (a :class:`Hypnogram`, names like ``"N2"`` or codes) fixes the hypnogram and
+        then also the length of the night; otherwise ``hours`` of realistic sleep architecture
+        are sampled. ``start`` is the recording's clock time (default: an evening set by seed).
+    ``traits`` overrides drawn :class:`Subject` traits by name (e.g. ``{"ahi": 60.0}``), as the
+    recording families of :mod:`sleepvit.synth.families` do.
 
-    Examples
-    --------
-    >>> night = simulate_night(stages=["W", "N1", "N2", "N3", "REM"], seed=3, style="sleep-edf")
-    >>> [c.label for c in night.channels][:2], night.hypnogram.names()[-1]
-    (['EEG Fpz-Cz', 'EEG Pz-Oz'], 'REM')
+        Examples
+        --------
+        >>> night = simulate_night(stages=["W", "N1", "N2", "N3", "REM"], seed=3, style="sleep-edf")
+        >>> [c.label for c in night.channels][:2], night.hypnogram.names()[-1]
+        (['EEG Fpz-Cz', 'EEG Pz-Oz'], 'REM')
     """
     rngs = {name: np.random.default_rng([int(seed), i]) for i, name in enumerate(_STREAMS)}
     specs = channels_for(style, rngs["montage"])
     subject = Subject.draw(rngs["subject"])
+    if traits:
+        subject = replace(subject, **traits)
     if stages is None:
         if not hours > 0:
             raise SleepVitError(

@@ -44,6 +44,8 @@ class Subject:
     plm_per_hour: float
     """Periodic leg movements per hour of N1/N2 (0 for most sleepers)."""
     spo2_baseline: float
+    rem_atonia: float = 1.0
+    """Share of the chin tone lost in REM: 1 = normal atonia, 0 = REM without atonia (RBD)."""
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> Subject:

@@ -4,7 +4,10 @@ Nights come from :mod:`sleepvit.synth` in both styles — hospital PSG and Sleep
 for hospital nights, with montages that real labs have: no occipital EEG, one EOG, no ECG
 or breathing channels, or a minimal EEG/EOG/EMG set. Each split draws its seeds from its own
 range (train ``base + i``, val ``base + 10000 + i``, test ``base + 20000 + i``), so no
-evaluation night shares a simulated subject with training. ``manifest.csv`` lists every
+evaluation night shares a simulated subject with training. Every night is *recorded* with
+settings drawn per night and per channel from the training ranges of
+:mod:`sleepvit.synth.families` (rate, amplifier filters, gains, polarity, noise); seeds of the
+held-out families (from 6,000,000) are refused. ``manifest.csv`` lists every
 night with its split for ``sleepvit train`` and ``sleepvit evaluate``.
 """
 
@@ -19,6 +22,7 @@ from tqdm import tqdm
 
 from sleepvit.datasets.nights import NightRecord, write_manifest
 from sleepvit.errors import SleepVitError
+from sleepvit.synth.families import check_training_seed
 
 DEFAULT_SEED_BASE = 1000
 """First corpus seed. Train, val and test seeds (1000+, 11000+, 21000+) stay clear of the demo
@@ -37,10 +41,20 @@ HOSPITAL_MONTAGES: tuple[tuple[str, frozenset[str]], ...] = (
         "minimal",
         frozenset({"EEG_F", "EEG_O", "EOG_R", "ECG", "FLOW", "EFFORT_THO", "EFFORT_ABD", "SPO2"}),
     ),
+    *(
+        (f"single-{site}", frozenset({"EEG_F", "EEG_C", "EEG_O", "EOG_R"} - {f"EEG_{site}"}))
+        for site in "FCO"
+    ),
 )
-"""Montage name and the slots it lacks; hospital nights cycle through these."""
+"""Montage name and the slots it lacks; hospital nights cycle through these. Three of the
+eight keep one EEG channel only (plus EOG and chin), the commonest montage of real databases."""
 SLEEP_EDF_EVERY = 3
-"""Every third night is in Sleep-EDF style (Fpz-Cz/Pz-Oz, one EOG, EMG envelope)."""
+"""Every third night is in Sleep-EDF style (Fpz-Cz/Pz-Oz, one EOG, EMG envelope); every other
+one of those keeps Fpz-Cz alone."""
+SLEEP_EDF_MONTAGES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("sleep-edf", frozenset()),
+    ("sleep-edf-fpz", frozenset({"EEG_O"})),
+)
 
 
 @dataclass(frozen=True)
@@ -80,10 +94,12 @@ def plan_corpus(
     for split, count in counts.items():
         for i in range(count):
             if i % SLEEP_EDF_EVERY == 0:
-                style, montage = "sleep-edf", "sleep-edf"
+                style = "sleep-edf"
+                montage = SLEEP_EDF_MONTAGES[(i // SLEEP_EDF_EVERY) % len(SLEEP_EDF_MONTAGES)][0]
             else:
                 style, montage = "hospital", HOSPITAL_MONTAGES[i % len(HOSPITAL_MONTAGES)][0]
             seed = seed_base + SPLIT_OFFSETS[split] + i
+            check_training_seed(seed)
             plan.append(CorpusNight(split, seed, style, montage, hours))
     return plan
 
@@ -91,13 +107,14 @@ def plan_corpus(
 def simulate_corpus_night(night: CorpusNight, folder: Path) -> NightRecord:
     """Simulate and write one night (skipped if its files exist: a stopped run resumes)."""
     from sleepvit.io.channels import slot_of_label
-    from sleepvit.synth import simulate_night, write_night
+    from sleepvit.synth import write_night
+    from sleepvit.synth.families import simulate_training_night
 
     edf = folder / night.split / f"{night.stem}.edf"
     hypnogram = edf.with_name(f"{night.stem}-Hypnogram.edf")
     if not (edf.is_file() and hypnogram.is_file()):
-        simulated = simulate_night(hours=night.hours, seed=night.seed, style=night.style)
-        dropped = dict(HOSPITAL_MONTAGES).get(night.montage, frozenset())
+        simulated = simulate_training_night(night.seed, night.hours, night.style)
+        dropped = dict(HOSPITAL_MONTAGES + SLEEP_EDF_MONTAGES).get(night.montage, frozenset())
         if dropped:
             channels = [c for c in simulated.channels if slot_of_label(c.label) not in dropped]
             simulated = dataclasses.replace(simulated, channels=channels)
