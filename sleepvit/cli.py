@@ -215,7 +215,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "--nights", type=int, default=1, help="nights per recording family (generalisation)"
     )
     p.add_argument(
-        "--adapt", action="store_true", help="also score with test-time adaptation (generalisation)"
+        "--model-card",
+        action="store_true",
+        help="keep the results in WEIGHTS/config.json for the model card (generalisation)",
     )
     p.add_argument(
         "--peers-python",

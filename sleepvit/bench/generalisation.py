@@ -10,8 +10,7 @@ simulator's realism meter (models trained on real PSG recognising our stages).
 
 Then the gain sweep: every channel of every held-out night multiplied by one factor from
 0.5 to 2, as another amplifier calibration or derivation would, and SleepViT's κ at each
-(goal: within 0.05 of ×1). With ``--adapt`` the table also has SleepViT with test-time
-adaptation (:mod:`sleepvit.models.adaptation`).
+(goal: within 0.05 of ×1).
 
 These are simulated nights: the numbers rank training choices, they are not clinical
 accuracy. ``--workdir`` keeps the nights and the peers' stages, so a second run with other
@@ -111,18 +110,14 @@ def _scaled(study, gain: float):
     return dataclasses.replace(study, signals=signals, quality=None)
 
 
-def _sleepvit(nights: list[FamilyNight], weights, adapt: bool) -> dict:
-    """SleepViT's stages per night and gain (and adapted, with ``adapt``)."""
+def _sleepvit(nights: list[FamilyNight], weights) -> dict:
+    """SleepViT's stages per night and gain."""
     from sleepvit.io import load_study
     from sleepvit.models.backends import load_backend
     from sleepvit.pipeline import score_study
 
     scorer = load_backend(weights, "onnx-int8", threads=1)
     stages: dict[str, list] = {f"x{g:g}": [] for g in GAINS}
-    if adapt:
-        stages["adapted"] = []
-        from sleepvit.models.adaptation import adapt_night
-
     seconds = []
     for night in nights:
         study = load_study(night.edf)
@@ -131,11 +126,9 @@ def _sleepvit(nights: list[FamilyNight], weights, adapt: bool) -> dict:
                 stages[f"x{gain:g}"].append(None)
                 continue
             started = time.perf_counter()
-            hypnogram, scores = score_study(_scaled(study, gain) if gain != 1.0 else study, scorer)
+            hypnogram, _ = score_study(_scaled(study, gain) if gain != 1.0 else study, scorer)
             if gain == 1.0:
                 seconds.append(time.perf_counter() - started)
-                if adapt:
-                    stages["adapted"].append(adapt_night(hypnogram, scores, scorer).stages)
             stages[f"x{gain:g}"].append(hypnogram.stages)
     return {"stages": stages, "seconds": seconds, "model": scorer.model_name}
 
@@ -182,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
                 nights,
                 lambda todo: gssc_stages([(n.edf, by_edf[n.edf]) for n in todo], args.peers_python),
             )
-            ours = _sleepvit(nights, args.weights, args.adapt)
+            ours = _sleepvit(nights, args.weights)
             yasa = _cached_peer(
                 folder,
                 "yasa",
@@ -192,10 +185,9 @@ def run(args: argparse.Namespace) -> int:
             gssc = gssc_future.result()
 
     families = list(dict.fromkeys(n.family for n in nights))
-    rows, results = [], []
+    rows, family_results = [], []
     for name in families:
         ours_m = _pooled(nights, ours["stages"]["x1"], name)
-        adapted = _pooled(nights, ours["stages"]["adapted"], name) if args.adapt else None
         yasa_m, gssc_m = _pooled(nights, yasa, name), _pooled(nights, gssc, name)
         per_stage = {s: ours_m["per_stage"][s]["f1"] for s in STAGES}
         entry = {
@@ -204,24 +196,22 @@ def run(args: argparse.Namespace) -> int:
             "description": FAMILIES["training" if name == IN_DISTRIBUTION else name].description,
             "epochs": ours_m["n_epochs"],
             "sleepvit": {"kappa": ours_m["kappa"], "macro_f1": ours_m["macro_f1"], "f1": per_stage},
-            "sleepvit_adapted_kappa": adapted["kappa"] if adapted else None,
             "yasa_kappa": yasa_m["kappa"] if yasa_m else None,
             "gssc_kappa": gssc_m["kappa"] if gssc_m else None,
         }
-        results.append(entry)
+        family_results.append(entry)
         rows.append(
             [
                 name,
                 str(entry["epochs"]),
                 _cell(ours_m["kappa"]),
-                *([_cell(entry["sleepvit_adapted_kappa"])] if args.adapt else []),
                 _cell(ours_m["macro_f1"]),
                 *[_cell(per_stage[s]) for s in STAGES],
                 _cell(entry["yasa_kappa"]),
                 _cell(entry["gssc_kappa"]),
             ]
         )
-    held = [r for r in results if r["held_out"]]
+    held = [r for r in family_results if r["held_out"]]
 
     def mean(values):
         values = [v for v in values if v is not None]
@@ -229,7 +219,6 @@ def run(args: argparse.Namespace) -> int:
 
     summary = {
         "sleepvit_kappa": mean(r["sleepvit"]["kappa"] for r in held),
-        "sleepvit_adapted_kappa": mean(r["sleepvit_adapted_kappa"] for r in held),
         "sleepvit_macro_f1": mean(r["sleepvit"]["macro_f1"] for r in held),
         "yasa_kappa": mean(r["yasa_kappa"] for r in held),
         "gssc_kappa": mean(r["gssc_kappa"] for r in held),
@@ -242,7 +231,6 @@ def run(args: argparse.Namespace) -> int:
             f"**mean of {len(held)} held-out**",
             str(sum(r["epochs"] for r in held)),
             _cell(summary["sleepvit_kappa"]),
-            *([_cell(summary["sleepvit_adapted_kappa"])] if args.adapt else []),
             _cell(summary["sleepvit_macro_f1"]),
             *[_cell(mean(r["sleepvit"]["f1"][s] for r in held)) for s in STAGES],
             _cell(summary["yasa_kappa"]),
@@ -264,7 +252,6 @@ def run(args: argparse.Namespace) -> int:
     }
 
     columns = [("family", "l"), ("epochs", "r"), ("SleepViT κ", "r")]
-    columns += [("SleepViT --adapt κ", "r")] if args.adapt else []
     columns += [("macro-F1", "r")] + [(f"F1 {s}", "r") for s in STAGES]
     columns += [("YASA κ", "r"), ("GSSC κ", "r")]
     print(
@@ -292,17 +279,21 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"\ngain goal (every family within {GAIN_GOAL} κ of ×1): {'met' if goal_met else 'not met'}"
     )
-    write_results(
-        args.json,
-        {
-            "machine": machine_description(),
-            "model": ours["model"],
-            "nights_per_family": n_nights,
-            "hours": hours,
-            "families": results,
-            "summary": summary,
-            "gain_sweep": {f"{g:g}": sweep[g] | {"worst_abs_delta": worst[g]} for g in GAINS},
-            "sleepvit_seconds_per_night": ours["seconds"],
-        },
-    )
+    results = {
+        "machine": machine_description(),
+        "model": ours["model"],
+        "nights_per_family": n_nights,
+        "hours": hours,
+        "families": family_results,
+        "summary": summary,
+        "gain_sweep": {f"{g:g}": sweep[g] | {"worst_abs_delta": worst[g]} for g in GAINS},
+        "sleepvit_seconds_per_night": ours["seconds"],
+    }
+    write_results(args.json, results)
+    if args.model_card:
+        from sleepvit.models.artifacts import default_weights_dir
+        from sleepvit.train.model_card import record_generalisation
+
+        path = record_generalisation(args.weights or default_weights_dir(), results)
+        print(f"recorded in {path}; 'sleepvit evaluate WEIGHTS … --model-card' writes the card")
     return 0
