@@ -28,6 +28,8 @@ CHUNK_EPOCHS = 20
 """Epochs filtered together: 10 minutes, long next to every filter's settling padding."""
 CACHED_CHUNKS = 2
 """Filtered chunks kept for the GUI, which steps back and forth one epoch at a time."""
+LEVEL_CHUNKS = 12
+"""Chunks (of :data:`CHUNK_EPOCHS` epochs) a night's calibration level is measured on."""
 AUTO_PERCENTILE = 99.0
 AUTO_HEADROOM = 1.25
 """A row with automatic scale spans ±1.25 × the night's 99th percentile of |signal|: ordinary
@@ -235,16 +237,20 @@ class EpochRenderer:
         )
 
     def _epoch_rms(self, source: SlotSignal, plan: TracePlan) -> np.ndarray:
-        """RMS of the display trace of every epoch of the night, computed chunk by chunk."""
+        """RMS of the display trace of epochs spread over the whole night: every chunk of a
+        short recording, at most :data:`LEVEL_CHUNKS` evenly spaced chunks of a long one (the
+        level is a percentile; filtering a whole night once more would cost half a render)."""
         span = CHUNK_EPOCHS * plan.samples_per_epoch
         total = max(self.n_epochs, 1) * plan.samples_per_epoch
+        starts = range(0, total, span)
+        picked = np.unique(np.linspace(0, len(starts) - 1, min(len(starts), LEVEL_CHUNKS)).round())
         return np.concatenate(
             [
                 epoch_rms(
-                    plan.segment(source.data, start, min(start + span, total)),
+                    plan.segment(source.data, starts[i], min(starts[i] + span, total)),
                     plan.samples_per_epoch,
                 )
-                for start in range(0, total, span)
+                for i in picked.astype(int)
             ]
         )
 
