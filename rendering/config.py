@@ -66,7 +66,12 @@ class RenderConfig:
         return replace(self, px_per_s=width / self.epoch_s, row_px=max(1, height // len(self.rows)))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if data["calibration"] == "physical":
+            # Physically drawn configs keep the dict, and so the fingerprint, they had before
+            # calibration existed: weights, ONNX files and caches made then stay valid.
+            del data["calibration"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> RenderConfig:

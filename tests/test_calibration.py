@@ -74,10 +74,12 @@ def test_an_unknown_calibration_is_refused():
         RenderConfig(calibration="auto")
 
 
-def test_configs_saved_before_calibration_existed_read_as_physical():
+def test_physical_configs_keep_the_fingerprint_they_had_before_calibration_existed():
     data = json.loads(RenderConfig().to_json())
-    del data["calibration"]
+    assert "calibration" not in data
     assert RenderConfig.from_dict(data).calibration == "physical"
+    night = RenderConfig.from_json(NIGHT.to_json())
+    assert night == NIGHT and night.fingerprint() != RenderConfig().fingerprint()
 
 
 def test_the_gui_screen_stays_physical_for_a_night_calibrated_model(tmp_path, monkeypatch):

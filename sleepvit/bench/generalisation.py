@@ -4,9 +4,10 @@ For every held-out recording family of :mod:`sleepvit.synth.families` (plus one
 in-distribution row, recorded with the training ranges on a corpus *test* seed), ``--nights``
 nights of ``--hours`` are simulated and scored by SleepViT (``--weights``, onnx-int8), YASA
 and GSSC in the same run (see :mod:`sleepvit.bench.peers`; GSSC runs out of process while
-SleepViT and YASA score). Reported per family: SleepViT's Cohen's κ, macro-F1 and per-stage
-F1 against the simulator's true stages, and YASA's and GSSC's κ, which double as the
-simulator's realism meter (models trained on real PSG recognising our stages).
+SleepViT and YASA score). Reported per family: SleepViT's Cohen's κ (and EpochViT's alone,
+without the sequence model), macro-F1 and per-stage F1 against the simulator's true stages,
+and YASA's and GSSC's κ, which double as the simulator's realism meter (models trained on
+real PSG recognising our stages).
 
 Then the gain sweep: every channel of every held-out night multiplied by one factor from
 0.5 to 2, as another amplifier calibration or derivation would, and SleepViT's κ at each
@@ -117,7 +118,7 @@ def _sleepvit(nights: list[FamilyNight], weights) -> dict:
     from sleepvit.pipeline import score_study
 
     scorer = load_backend(weights, "onnx-int8", threads=1)
-    stages: dict[str, list] = {f"x{g:g}": [] for g in GAINS}
+    stages: dict[str, list] = {f"x{g:g}": [] for g in GAINS} | {"epoch_vit": []}
     seconds = []
     for night in nights:
         study = load_study(night.edf)
@@ -126,9 +127,11 @@ def _sleepvit(nights: list[FamilyNight], weights) -> dict:
                 stages[f"x{gain:g}"].append(None)
                 continue
             started = time.perf_counter()
-            hypnogram, _ = score_study(_scaled(study, gain) if gain != 1.0 else study, scorer)
+            hypnogram, scores = score_study(_scaled(study, gain) if gain != 1.0 else study, scorer)
             if gain == 1.0:
                 seconds.append(time.perf_counter() - started)
+                alone = np.nan_to_num(scores.epoch_vit, nan=-1.0).argmax(axis=1)
+                stages["epoch_vit"].append(np.where(hypnogram.stages >= 0, alone, -1))
             stages[f"x{gain:g}"].append(hypnogram.stages)
     return {"stages": stages, "seconds": seconds, "model": scorer.model_name}
 
@@ -188,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
     rows, family_results = [], []
     for name in families:
         ours_m = _pooled(nights, ours["stages"]["x1"], name)
+        alone_m = _pooled(nights, ours["stages"]["epoch_vit"], name)
         yasa_m, gssc_m = _pooled(nights, yasa, name), _pooled(nights, gssc, name)
         per_stage = {s: ours_m["per_stage"][s]["f1"] for s in STAGES}
         entry = {
@@ -196,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
             "description": FAMILIES["training" if name == IN_DISTRIBUTION else name].description,
             "epochs": ours_m["n_epochs"],
             "sleepvit": {"kappa": ours_m["kappa"], "macro_f1": ours_m["macro_f1"], "f1": per_stage},
+            "epoch_vit_alone_kappa": alone_m["kappa"],
             "yasa_kappa": yasa_m["kappa"] if yasa_m else None,
             "gssc_kappa": gssc_m["kappa"] if gssc_m else None,
         }
@@ -205,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
                 name,
                 str(entry["epochs"]),
                 _cell(ours_m["kappa"]),
+                _cell(alone_m["kappa"]),
                 _cell(ours_m["macro_f1"]),
                 *[_cell(per_stage[s]) for s in STAGES],
                 _cell(entry["yasa_kappa"]),
@@ -220,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
     summary = {
         "sleepvit_kappa": mean(r["sleepvit"]["kappa"] for r in held),
         "sleepvit_macro_f1": mean(r["sleepvit"]["macro_f1"] for r in held),
+        "epoch_vit_alone_kappa": mean(r["epoch_vit_alone_kappa"] for r in held),
         "yasa_kappa": mean(r["yasa_kappa"] for r in held),
         "gssc_kappa": mean(r["gssc_kappa"] for r in held),
         "families_at_or_above_yasa": sum(
@@ -231,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
             f"**mean of {len(held)} held-out**",
             str(sum(r["epochs"] for r in held)),
             _cell(summary["sleepvit_kappa"]),
+            _cell(summary["epoch_vit_alone_kappa"]),
             _cell(summary["sleepvit_macro_f1"]),
             *[_cell(mean(r["sleepvit"]["f1"][s] for r in held)) for s in STAGES],
             _cell(summary["yasa_kappa"]),
@@ -251,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
         g: max(abs(v - reference[n]) for n, v in sweep[g]["per_family"].items()) for g in GAINS
     }
 
-    columns = [("family", "l"), ("epochs", "r"), ("SleepViT κ", "r")]
+    columns = [("family", "l"), ("epochs", "r"), ("SleepViT κ", "r"), ("EpochViT alone κ", "r")]
     columns += [("macro-F1", "r")] + [(f"F1 {s}", "r") for s in STAGES]
     columns += [("YASA κ", "r"), ("GSSC κ", "r")]
     print(
