@@ -31,7 +31,13 @@ from sleepvit.metrics.calibration import expected_calibration_error, fit_tempera
 from sleepvit.models.backends import softmax
 from sleepvit.rendering import RenderConfig
 from sleepvit.train.config import TrainConfig
-from sleepvit.train.corpus import CorpusNight, plan_corpus, simulate_corpus_night
+from sleepvit.train.corpus import (
+    HOSPITAL_MONTAGES,
+    SLEEP_EDF_MONTAGES,
+    CorpusNight,
+    plan_corpus,
+    simulate_corpus_night,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -232,7 +238,18 @@ def test_corpus_seeds_of_test_nights_are_never_training_seeds():
     assert [len(s) for s in seeds.values()] == [60, 10, 20]
     assert not seeds["train"] & (seeds["val"] | seeds["test"])
     assert {n.style for n in plan} == {"hospital", "sleep-edf"}
-    assert len({n.montage for n in plan if n.split == "train"}) == 6
+    montages = {n.montage for n in plan if n.split == "train"}
+    assert montages == {m for m, _ in HOSPITAL_MONTAGES + SLEEP_EDF_MONTAGES}
+    single = [n for n in plan if n.montage.startswith("single-") or n.montage == "sleep-edf-fpz"]
+    assert len(single) / len(plan) > 0.35  # one EEG channel is the commonest real montage
+
+
+def test_a_single_eeg_corpus_night_has_one_eeg_slot(tmp_path):
+    from sleepvit.io import load_study
+
+    night = CorpusNight("train", seed=4, style="hospital", montage="single-O", hours=0.1)
+    present = set(load_study(simulate_corpus_night(night, tmp_path).edf).signals)
+    assert present & {"EEG_F", "EEG_C", "EEG_O"} == {"EEG_O"}
 
 
 def test_corpus_montage_lacks_its_dropped_slots(tmp_path):
