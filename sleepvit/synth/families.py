@@ -214,34 +214,13 @@ def _noise(rng: np.random.Generator) -> Recording:
     )
 
 
-def _artefacts(rng: np.random.Generator) -> Recording:
-    return Recording(traits={"artifact_load": float(rng.uniform(5.0, 8.0))})
+def _traits(**ranges: tuple[float, float]) -> Callable[[np.random.Generator], Recording]:
+    """A family of sleepers whose named traits are drawn uniformly from ``ranges``."""
 
+    def draw(rng: np.random.Generator) -> Recording:
+        return Recording(traits={name: float(rng.uniform(*r)) for name, r in ranges.items()})
 
-def _ageing(rng: np.random.Generator) -> Recording:
-    """Sleepers of 78–90 years: small slow waves, few spindles, little alpha."""
-    return Recording(
-        traits={
-            "age": float(rng.uniform(78.0, 90.0)),
-            "slow_wave_scale": float(rng.uniform(0.45, 0.65)),
-            "spindles_per_min": float(rng.uniform(1.0, 2.5)),
-            "alpha_scale": float(rng.uniform(0.3, 0.5)),
-        }
-    )
-
-
-def _apnoea(rng: np.random.Generator) -> Recording:
-    return Recording(traits={"ahi": float(rng.uniform(50.0, 70.0))})
-
-
-def _plm_rbd(rng: np.random.Generator) -> Recording:
-    """Periodic leg movements (60–90 per hour) and REM without atonia."""
-    return Recording(
-        traits={
-            "plm_per_hour": float(rng.uniform(60.0, 90.0)),
-            "rem_atonia": float(rng.uniform(0.0, 0.3)),
-        }
-    )
+    return draw
 
 
 TRAINING = Family(
@@ -258,10 +237,25 @@ HELD_OUT_FAMILIES: tuple[Family, ...] = (
     Family("rate-512", True, "EEG, EOG and EMG at 512 Hz", _rate_512),
     Family("amplifier", True, "high-pass 0.5–0.8 Hz, low-pass 20–30 Hz", _amplifier),
     Family("noise", True, "1/f 6–10 µV, scalp EMG 15–30 %, mains 8–20 µV", _noise),
-    Family("artefacts", True, "artefact load ×5–8", _artefacts),
-    Family("ageing", True, "78–90 years, slow waves ×0.45–0.65", _ageing),
-    Family("apnoea", True, "AHI 50–70 per hour", _apnoea),
-    Family("plm-rbd", True, "60–90 PLM/h, REM without atonia", _plm_rbd),
+    Family("artefacts", True, "artefact load ×5–8", _traits(artifact_load=(5.0, 8.0))),
+    Family(
+        "ageing",
+        True,
+        "78–90 years: slow waves ×0.45–0.65, 1–2.5 spindles/min, little alpha",
+        _traits(
+            age=(78.0, 90.0),
+            slow_wave_scale=(0.45, 0.65),
+            spindles_per_min=(1.0, 2.5),
+            alpha_scale=(0.3, 0.5),
+        ),
+    ),
+    Family("apnoea", True, "AHI 50–70 per hour", _traits(ahi=(50.0, 70.0))),
+    Family(
+        "plm-rbd",
+        True,
+        "60–90 PLM/h, REM without atonia",
+        _traits(plm_per_hour=(60.0, 90.0), rem_atonia=(0.0, 0.3)),
+    ),
 )
 FAMILIES: dict[str, Family] = {f.name: f for f in (TRAINING, *HELD_OUT_FAMILIES)}
 
