@@ -1,9 +1,9 @@
 """Stage recordings with GSSC (Greifswald Sleep Stage Classifier), for the benchmarks only.
 
 GSSC is AGPL-licensed: SleepViT never imports it and never ships it. ``sleepvit bench
-generalisation`` runs this script in a separate interpreter (the one with the ``peers`` extra,
-e.g. ``/work/deps-venv/bin/python``) and reads its JSON answer. It lives outside the package
-on purpose (``tools/`` is not installed).
+generalisation`` runs this script in a separate interpreter (one with the ``peers`` extra,
+such as the project's ``.venv/bin/python``, built from the lock) and reads its JSON answer.
+It lives outside the package on purpose (``tools/`` is not installed).
 
 Usage: ``python tools/peers/gssc_stages.py JOBS.json OUT.json`` where JOBS.json is a list of
 ``{"edf": PATH, "eeg": LABEL, "eog": LABEL or null}``; OUT.json gets, per job, the stage code
