@@ -9,6 +9,13 @@ without the sequence model), macro-F1 and per-stage F1 against the simulator's t
 and YASA's and GSSC's κ, which double as the simulator's realism meter (models trained on
 real PSG recognising our stages).
 
+Beside κ, what the technician's review would cost (issue "confidence a technician can act
+on"): the share of epochs to correct, most doubtful first by the review queue's ranking
+(:data:`sleepvit.explain.review.DEFAULT_RANKING`), before the night reaches κ 0.80 and 0.90;
+the sequence model's calibration error (ECE); and how many of the family's nights the
+out-of-distribution warning (:mod:`sleepvit.models.ood`) fires on. The warning should fire
+where κ < 0.5 and stay quiet where κ ≥ 0.7: both rates are reported over the nights.
+
 Then the gain sweep: every channel of every held-out night multiplied by one factor from
 0.5 to 2, as another amplifier calibration or derivation would, and SleepViT's κ at each
 (goal: within 0.05 of ×1).
@@ -32,6 +39,11 @@ import numpy as np
 from sleepvit.bench import machine_description, markdown_table, work_folder, write_results
 from sleepvit.hypnogram import STAGES
 from sleepvit.metrics.agreement import agreement
+from sleepvit.metrics.calibration import expected_calibration_error
+from sleepvit.metrics.review_efficiency import KAPPA_GOALS, goal_key, review_table
+
+OOD_SHOULD_FIRE_BELOW = 0.5
+OOD_SHOULD_STAY_QUIET_FROM = 0.7
 
 GAINS = (0.5, 0.7, 1.0, 1.4, 2.0)
 GAIN_GOAL = 0.05
@@ -113,13 +125,14 @@ def _scaled(study, gain: float):
 
 def _sleepvit(nights: list[FamilyNight], weights) -> dict:
     """SleepViT's stages per night and gain."""
+    from sleepvit.explain.review import doubt
     from sleepvit.io import load_study
     from sleepvit.models.backends import load_backend
     from sleepvit.pipeline import score_study
 
     scorer = load_backend(weights, "onnx-int8", threads=1)
     stages: dict[str, list] = {f"x{g:g}": [] for g in GAINS} | {"epoch_vit": []}
-    seconds = []
+    seconds, doubts, sequence, ood_fired = [], [], [], []
     for night in nights:
         study = load_study(night.edf)
         for gain in GAINS:
@@ -132,8 +145,58 @@ def _sleepvit(nights: list[FamilyNight], weights) -> dict:
                 seconds.append(time.perf_counter() - started)
                 alone = np.nan_to_num(scores.epoch_vit, nan=-1.0).argmax(axis=1)
                 stages["epoch_vit"].append(np.where(hypnogram.stages >= 0, alone, -1))
+                doubts.append(doubt(scores.sequence, scores.epoch_vit))
+                sequence.append(scores.sequence)
+                verdict = hypnogram.metadata.get("ood")
+                ood_fired.append(None if verdict is None else bool(verdict["fired"]))
             stages[f"x{gain:g}"].append(hypnogram.stages)
-    return {"stages": stages, "seconds": seconds, "model": scorer.model_name}
+    return {
+        "stages": stages,
+        "seconds": seconds,
+        "model": scorer.model_name,
+        "doubt": doubts,
+        "sequence": sequence,
+        "ood_fired": ood_fired,
+    }
+
+
+def _review(nights: list[FamilyNight], ours: dict, families: list[str]) -> dict:
+    """Per family: the review-efficiency table's row, the sequence model's ECE and the
+    nights the OOD warning fired on; then the warning's hit and quiet rates over the held-out
+    nights."""
+    night_sets: dict[str, list] = {name: [] for name in families}
+    probabilities: dict[str, list] = {name: [] for name in families}
+    fired: dict[str, list] = {name: [] for name in families}
+    warning_nights = []
+    for i, night in enumerate(nights):
+        predicted = ours["stages"]["x1"][i]
+        n = min(night.truth.size, predicted.size)
+        truth = night.truth[:n]
+        night_sets[night.family].append((truth, predicted[:n], ours["doubt"][i][:n]))
+        probabilities[night.family].append((np.nan_to_num(ours["sequence"][i][:n]), truth))
+        if ours["ood_fired"][i] is not None:
+            fired[night.family].append(ours["ood_fired"][i])
+            if night.family != IN_DISTRIBUTION:
+                warning_nights.append((_kappa(truth, predicted[:n]), ours["ood_fired"][i]))
+    table = review_table(night_sets)
+    out = {}
+    for name in families:
+        p = np.concatenate([q for q, _ in probabilities[name]])
+        y = np.concatenate([t for _, t in probabilities[name]])
+        scored = np.isfinite(p).all(axis=1) & (p.sum(axis=1) > 0)
+        out[name] = {
+            **{goal_key(g): table[name][goal_key(g)] for g in KAPPA_GOALS},
+            "ece": expected_calibration_error(p[scored], y[scored]),
+            "ood_fired_nights": sum(fired[name]) if fired[name] else None,
+            "ood_nights": len(fired[name]),
+        }
+    bad = [f for k, f in warning_nights if k < OOD_SHOULD_FIRE_BELOW]
+    good = [f for k, f in warning_nights if k >= OOD_SHOULD_STAY_QUIET_FROM]
+    rates = {
+        "fires_where_kappa_below_0_5": f"{sum(bad)}/{len(bad)}" if bad else None,
+        "quiet_where_kappa_from_0_7": f"{len(good) - sum(good)}/{len(good)}" if good else None,
+    }
+    return {"families": out, "pooled": table["pooled"], "ood": rates}
 
 
 def _kappa(truth: np.ndarray, stages: np.ndarray | None) -> float | None:
@@ -162,6 +225,7 @@ def _cell(value: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from sleepvit.bench.peers import gssc_stages, yasa_stages
+    from sleepvit.explain.review import DEFAULT_RANKING
     from sleepvit.synth.families import FAMILIES
 
     hours, n_nights = args.hours, args.nights
@@ -188,7 +252,8 @@ def run(args: argparse.Namespace) -> int:
             gssc = gssc_future.result()
 
     families = list(dict.fromkeys(n.family for n in nights))
-    rows, family_results = [], []
+    review = _review(nights, ours, families)
+    rows, review_rows, family_results = [], [], []
     for name in families:
         ours_m = _pooled(nights, ours["stages"]["x1"], name)
         alone_m = _pooled(nights, ours["stages"]["epoch_vit"], name)
@@ -203,8 +268,21 @@ def run(args: argparse.Namespace) -> int:
             "epoch_vit_alone_kappa": alone_m["kappa"],
             "yasa_kappa": yasa_m["kappa"] if yasa_m else None,
             "gssc_kappa": gssc_m["kappa"] if gssc_m else None,
+            "review": review["families"][name],
         }
         family_results.append(entry)
+        r = review["families"][name]
+        review_rows.append(
+            [
+                name,
+                _cell(ours_m["kappa"]),
+                *[f"{100 * r[goal_key(g)]:.0f} %" for g in KAPPA_GOALS],
+                f"{r['ece']:.3f}",
+                "—"
+                if r["ood_fired_nights"] is None
+                else f"{r['ood_fired_nights']}/{r['ood_nights']}",
+            ]
+        )
         rows.append(
             [
                 name,
@@ -268,6 +346,30 @@ def run(args: argparse.Namespace) -> int:
         f"# {machine_description()}\n"
     )
     print(markdown_table(columns, rows))
+    print(
+        f"\nReview ({DEFAULT_RANKING} first), calibration and the OOD warning "
+        "(fired on nights of the family):\n"
+    )
+    print(
+        markdown_table(
+            [("family", "l"), ("SleepViT κ", "r")]
+            + [(f"review for κ {g:.2f}", "r") for g in KAPPA_GOALS]
+            + [("ECE", "r"), ("OOD warning", "r")],
+            review_rows,
+        )
+    )
+    ood = review["ood"]
+    print(
+        f"\nOOD warning, held-out nights: fires on {ood['fires_where_kappa_below_0_5'] or 'no'} "
+        "nights with "
+        f"κ < {OOD_SHOULD_FIRE_BELOW}, quiet on {ood['quiet_where_kappa_from_0_7'] or 'no'} "
+        f"nights with κ ≥ {OOD_SHOULD_STAY_QUIET_FROM}"
+        + (
+            ""
+            if any(r["ood_nights"] for r in review["families"].values())
+            else " (these weights carry no uncertainty.json: run sleepvit calibrate)"
+        )
+    )
     print("\nGain sweep (every channel of every held-out night × gain; SleepViT κ):\n")
     print(
         markdown_table(
@@ -294,6 +396,8 @@ def run(args: argparse.Namespace) -> int:
         "hours": hours,
         "families": family_results,
         "summary": summary,
+        "review_pooled": {k: v for k, v in review["pooled"].items() if k != "curve"},
+        "ood_warning": review["ood"],
         "gain_sweep": {f"{g:g}": sweep[g] | {"worst_abs_delta": worst[g]} for g in GAINS},
         "sleepvit_seconds_per_night": ours["seconds"],
     }
