@@ -161,7 +161,7 @@ def time_shift(images: torch.Tensor, generator: torch.Generator, max_px: int = 4
 
     Why: epoch boundaries fall anywhere relative to spindles, K-complexes and eye movements;
     the time embedding must not tie a pattern to an exact column. Padding (not wrapping round)
-    avoids a false discontinuity; ±4 px at 8 px/s is half a second.
+    avoids a false discontinuity.
     """
     b, h, w = images.shape
     shift = torch.randint(-max_px, max_px + 1, (b,), generator=generator).to(images.device)
@@ -208,8 +208,8 @@ def line_mix(
 class AugmentConfig:
     """Probabilities and ranges of :func:`augment_batch` (all off with zeros).
 
-    >>> AugmentConfig(line_mix_p=0.0).max_shift_px
-    4
+    >>> AugmentConfig(line_mix_p=0.0).max_shift_s
+    0.5
     """
 
     slot_dropout_p: float = 0.2
@@ -217,7 +217,8 @@ class AugmentConfig:
     amplitude_p: float = 0.5
     """Share of samples whose rows get amplitude jitter."""
     amplitude_range: tuple[float, float] = (0.8, 1.25)
-    max_shift_px: int = 4
+    max_shift_s: float = 0.5
+    """Largest time shift, in seconds (pixels follow the images' ``px_per_s``)."""
     line_mix_p: float = 0.2
 
 
@@ -227,10 +228,12 @@ def augment_batch(
     labels: torch.Tensor,
     generator: torch.Generator,
     config: AugmentConfig = AugmentConfig(),
+    px_per_s: float = 8.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """All augmentations in one pass: ``(images, present, soft targets [B, n_classes])``.
 
-    ``labels`` are stage codes ``[B]`` (0–4) or soft targets ``[B, n_classes]``.
+    ``labels`` are stage codes ``[B]`` (0–4) or soft targets ``[B, n_classes]``;
+    ``px_per_s`` is the images' horizontal resolution (their RenderConfig's).
     """
     targets = labels if labels.ndim == 2 else F.one_hot(labels.long(), len(STAGES))
     targets = targets.to(torch.float32)
@@ -241,7 +244,8 @@ def augment_batch(
         jittered = amplitude_jitter(images, generator, low, high)
         chosen = _rand(images.shape[0], generator, images.device) < config.amplitude_p
         images = torch.where(chosen[:, None, None], jittered, images)
-    if config.max_shift_px > 0:
-        images = time_shift(images, generator, config.max_shift_px)
+    max_shift_px = int(round(config.max_shift_s * px_per_s))
+    if max_shift_px > 0:
+        images = time_shift(images, generator, max_shift_px)
     images, targets = line_mix(images, present, targets, generator, config.line_mix_p)
     return images, present, targets

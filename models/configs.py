@@ -34,6 +34,9 @@ class EpochViTConfig:
     >>> cfg = EpochViTConfig()
     >>> cfg.height, cfg.width, cfg.patch_px, cfg.n_tokens
     (176, 240, 16, 165)
+    >>> wide = EpochViTConfig(px_per_s=32.0)  # a 13-Hz spindle draws as waves, same tokens
+    >>> wide.height, wide.width, wide.patch_px, wide.n_tokens
+    (176, 960, 64, 165)
     >>> EpochViTConfig.from_dict(cfg.to_dict()) == cfg
     True
     """
@@ -52,10 +55,9 @@ class EpochViTConfig:
 
     def __post_init__(self) -> None:
         patch_px = self.px_per_s * self.patch_s
-        if patch_px != int(patch_px) or patch_px != self.row_px:
+        if patch_px != int(patch_px) or patch_px < 1:
             raise ValueError(
-                f"a patch must be one row ({self.row_px} px) tall and as many px wide; "
-                f"px_per_s × patch_s = {patch_px}"
+                f"a patch must be a whole number of pixels wide; px_per_s × patch_s = {patch_px}"
             )
         n_cols = self.epoch_s / self.patch_s
         if n_cols != int(n_cols):
@@ -65,6 +67,7 @@ class EpochViTConfig:
 
     @property
     def patch_px(self) -> int:
+        """Width of a patch in pixels; its height is one row (``row_px``)."""
         return int(self.px_per_s * self.patch_s)
 
     @property

@@ -61,7 +61,8 @@ class EpochViT(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.patch_embed = nn.Conv2d(1, c.dim, kernel_size=c.row_px, stride=c.row_px)
+        patch = (c.row_px, c.patch_px)
+        self.patch_embed = nn.Conv2d(1, c.dim, kernel_size=patch, stride=patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim))
         self.slot_embed = nn.Parameter(torch.zeros(c.n_slots, c.dim))
         self.time_embed = nn.Parameter(torch.zeros(c.n_cols, c.dim))

@@ -256,7 +256,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         args.out,
         config,
         cache_dir=args.cache,
-        render_config=RenderConfig(calibration=args.calibration),
+        render_config=RenderConfig(calibration=args.calibration, px_per_s=args.px_per_s),
         channel_map=args.channel_map,
         resume=args.resume,
         device=args.device,
@@ -268,6 +268,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
+    from sleepvit.rendering.config import RenderConfig
     from sleepvit.train.config import TrainConfig
 
     d = TrainConfig()
@@ -304,6 +305,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heads", type=int, default=d.vit_heads, help="EpochViT attention heads")
     p.add_argument("--context", type=int, default=d.context, help="epochs per sequence window")
     p.add_argument("--no-augment", action="store_true", help="train without augmentations")
+    p.add_argument(
+        "--px-per-s",
+        type=float,
+        default=RenderConfig.px_per_s,
+        help="horizontal resolution of the images the model reads (a patch is 2 s wide; "
+        "saved with the weights)",
+    )
     p.add_argument(
         "--calibration",
         choices=("physical", "night"),

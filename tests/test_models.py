@@ -97,6 +97,25 @@ def test_absent_slot_pixels_do_not_change_the_output():
     assert not torch.allclose(model(images, present)[0], model(scribbled, present)[0])
 
 
+@pytest.mark.parametrize("px_per_s", [8.0, 32.0])
+def test_one_token_is_one_signal_times_two_seconds_at_any_resolution(px_per_s):
+    # Wider images (spindles and alpha drawn as waves) keep 165 tokens: a patch grows wider,
+    # and the pixels of slot s in seconds [2t, 2t + 2) feed token s·15 + t and no other.
+    config = replace(TINY, px_per_s=px_per_s)
+    model = EpochViT(config).eval()
+    slot, column = SLOT_NAMES.index("EEG_C"), 7
+    images = torch.zeros(1, config.height, config.width, dtype=torch.uint8)
+    scribbled = images.clone()
+    left = int(column * 2 * px_per_s)
+    scribbled[0, row("EEG_C"), left : left + config.patch_px] = 255
+    present = torch.ones(config.n_slots, dtype=torch.bool)
+    before, _ = model._tokens(images, present)
+    after, _ = model._tokens(scribbled, present)
+    changed = (before - after).abs().sum(dim=2)[0, 1:].nonzero().flatten().tolist()
+    assert config.n_tokens == 165 and config.width == int(30 * px_per_s)
+    assert changed == [slot * config.n_cols + column]
+
+
 def fit(model: EpochViT, images, present, labels, max_steps: int = 100) -> float:
     """Full-batch AdamW until every image is classified right; returns train accuracy."""
     model.train()

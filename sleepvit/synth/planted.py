@@ -70,11 +70,12 @@ _PLANTERS = {"spindle": _spindle, "rem": _rapid_eye_movements}
 
 
 def planted_epochs(
-    features, render_config, seed: int = 0, style: str = "hospital"
+    features, render_config, seed: int = 0, style: str = "hospital", patch_s: float = 2.0
 ) -> PlantedEpochs:
     """Simulate one N1 night of ``len(features)`` epochs and plant ``features[i]`` in epoch i.
 
-    Each feature starts 0.25 s into a patch column chosen at random and ends inside it. The
+    Each feature starts 0.25 s into a patch column (``patch_s`` wide, the model's) chosen at
+    random and ends inside it. The
     night is written to EDF and read back (the real loading path), then drawn with
     ``render_config``.
 
@@ -92,7 +93,6 @@ def planted_epochs(
     if unknown:
         raise ValueError(f"unknown planted features {unknown}; choose from {FEATURES}")
     rng = np.random.default_rng([seed, 7])
-    patch_s = render_config.row_px / render_config.px_per_s  # a patch is as wide as a row is tall
     n_cols = int(round(render_config.epoch_s / patch_s))
     columns = np.where(
         np.array([f != "none" for f in features]), rng.integers(0, n_cols, len(features)), -1

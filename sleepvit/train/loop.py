@@ -336,7 +336,9 @@ class Trainer:
             target = torch.from_numpy(labels[batch].astype(np.int64))
             if cfg.augment:
                 # Line-mix blends two epochs, so targets become stage probabilities.
-                images, present, target = augment_batch(images, present, target, generator)
+                images, present, target = augment_batch(
+                    images, present, target, generator, px_per_s=self.render_config.px_per_s
+                )
             logits, _ = model(images.to(ctx.device), present.to(ctx.device))
             return F.cross_entropy(logits, target.to(ctx.device))
 
