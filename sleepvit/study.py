@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -132,6 +132,24 @@ class Study:
     def present(self) -> np.ndarray:
         """Boolean mask over :data:`~sleepvit.slots.SLOT_NAMES`."""
         return np.array([name in self.signals for name in SLOT_NAMES], dtype=bool)
+
+    def with_gain(self, gain: float, slots) -> Study:
+        """The night as an amplifier ``gain`` times as sensitive would have recorded ``slots``.
+
+        A copy: this study is left as it is. Its signal quality is dropped, since clipping
+        and flatness depend on the amplitude, so scoring assesses the copy afresh.
+
+        >>> study.with_gain(2.0, ["EEG_C"]).signals["EEG_C"].data[:3]  # doctest: +SKIP
+        array([ 8.4, -3. , 11.2], dtype=float32)
+        """
+        factor = np.float32(gain)
+        signals = {
+            slot: replace(signal, data=signal.data * factor, digital=None)
+            if slot in slots
+            else signal
+            for slot, signal in self.signals.items()
+        }
+        return replace(self, signals=signals, quality=None)
 
     @classmethod
     def from_mne(cls, raw, channel_map=None) -> Study:

@@ -17,14 +17,6 @@ from sleepvit.scoring import describe_calibration
 NIGHT = RenderConfig(calibration="night")
 
 
-def _times(study, gain: float):
-    signals = {
-        slot: dataclasses.replace(s, data=s.data * np.float32(gain))
-        for slot, s in study.signals.items()
-    }
-    return dataclasses.replace(study, signals=signals, quality=None)
-
-
 @pytest.fixture(scope="module")
 def study(hospital_night):
     return load_study(hospital_night[0])
@@ -42,7 +34,7 @@ def test_a_night_times_any_gain_is_drawn_alike_for_the_model(study):
     calibrated = ("EEG_F", "EEG_C", "EEG_O", "EOG_L", "EOG_R", "EMG_CHIN")
     base = EpochRenderer(study, NIGHT).render(range(20)).images
     for gain in (0.5, 2.0):
-        scaled = EpochRenderer(_times(study, gain), NIGHT).render(range(20)).images
+        scaled = EpochRenderer(study.with_gain(gain, study.signals), NIGHT).render(range(20)).images
         for slot, rows in _rows(scaled, NIGHT, calibrated).items():
             same = np.mean(rows == _rows(base, NIGHT, calibrated)[slot])
             assert same > 0.995, f"{slot} ×{gain}: {same:.4f} of pixels equal"
@@ -50,7 +42,7 @@ def test_a_night_times_any_gain_is_drawn_alike_for_the_model(study):
 
 def test_physically_drawn_rows_change_with_gain(study):
     base = EpochRenderer(study).render(range(20)).images
-    doubled = EpochRenderer(_times(study, 2.0)).render(range(20)).images
+    doubled = EpochRenderer(study.with_gain(2.0, study.signals)).render(range(20)).images
     assert np.mean(base == doubled) < 0.98
 
 
@@ -58,7 +50,7 @@ def test_the_renderer_reports_each_rows_factor_and_keeps_breathing_and_spo2_phys
     renderer = EpochRenderer(study, NIGHT)
     assert set(renderer.calibration) == {"EEG_F", "EEG_C", "EEG_O", "EOG_L", "EOG_R", "EMG_CHIN"}
     assert all(FACTOR_LIMITS[0] <= f <= FACTOR_LIMITS[1] for f in renderer.calibration.values())
-    doubled = EpochRenderer(_times(study, 2.0), NIGHT)
+    doubled = EpochRenderer(study.with_gain(2.0, study.signals), NIGHT)
     for slot, factor in renderer.calibration.items():
         assert doubled.calibration[slot] == pytest.approx(2 * factor, rel=1e-3)
     rows = {row.slot: row for row in renderer.rows}
@@ -100,3 +92,12 @@ def test_the_summary_says_which_calibration_was_applied():
     assert describe_calibration({"mode": "physical", "range_factors": {}}) == "physical"
     text = describe_calibration({"mode": "night", "range_factors": {"EEG_C": 1.5}})
     assert "night" in text and "EEG_C 1.50" in text and "screen stays physical" in text
+
+
+def test_with_gain_scales_a_copy_of_the_named_slots_only(study):
+    louder = study.with_gain(2.0, ["EEG_C", "EOG_L"])
+    for slot, signal in study.signals.items():
+        factor = 2.0 if slot in ("EEG_C", "EOG_L") else 1.0
+        np.testing.assert_allclose(louder.signals[slot].data, factor * signal.data, rtol=1e-6)
+    assert study.quality is not None and louder.quality is None  # clipping moves with gain
+    assert louder.signals["EEG_C"].digital is None and study.signals["EEG_C"].digital is not None

@@ -126,25 +126,20 @@ DREAMS_DEV = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "d
 """Real excerpts for development checks (``../shared``; skipped when absent)."""
 
 
-def _scale_eeg_eog(study, gain: float) -> None:
-    """Multiply the EEG and EOG of a loaded night by ``gain``, in place (an amplifier gain)."""
-    for slot, signal in study.signals.items():
-        if slot.startswith(("EEG", "EOG")):
-            signal.data[:] = signal.data * gain
+def _eeg_eog(study) -> list[str]:
+    return [slot for slot in study.signals if slot.startswith(("EEG", "EOG"))]
 
 
 def _queue_nights(backend, folder: Path, hours: float):
     """``(name, truth, sequence, epoch_vit)`` of the simulated queue nights at every gain."""
-    from sleepvit.io import load_study
     from sleepvit.pipeline import score_study
 
     for seed, style in QUEUE_NIGHTS:
         study, truth = _simulated_study(folder, seed, style, hours)
         for gain in GAINS:
-            study = load_study(study.path)
-            _scale_eeg_eog(study, gain)
-            _, scores = score_study(study, backend)
-            views = _augmented_sequence(backend, study, scores.sequence)
+            scaled = study.with_gain(gain, _eeg_eog(study))
+            _, scores = score_study(scaled, backend)
+            views = _augmented_sequence(backend, scaled, scores.sequence)
             yield f"simulated ×{gain:g}", truth, scores.sequence, scores.epoch_vit, views
 
 
@@ -186,9 +181,7 @@ def _augmented_sequence(backend, study, sequence: np.ndarray) -> np.ndarray:
     pipeline_log.setLevel(logging.ERROR)  # a view is no recording: its warnings are noise
     try:
         for gain in TTA_GAINS:
-            _scale_eeg_eog(study, gain)
-            views.append(score_study(study, backend)[1].sequence)
-            _scale_eeg_eog(study, 1.0 / gain)
+            views.append(score_study(study.with_gain(gain, _eeg_eog(study)), backend)[1].sequence)
     finally:
         pipeline_log.setLevel(level)
     return np.mean(views, axis=0)

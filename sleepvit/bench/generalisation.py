@@ -112,17 +112,6 @@ def _cached_peer(folder: Path, tool: str, nights: list[FamilyNight], run) -> lis
     return [None if known[n.edf.name] is None else np.array(known[n.edf.name]) for n in nights]
 
 
-def _scaled(study, gain: float):
-    """``study`` with every electrophysiology signal multiplied by ``gain``."""
-    signals = {
-        slot: dataclasses.replace(s, data=s.data * np.float32(gain), digital=None)
-        if slot in _SCALED_SLOTS
-        else s
-        for slot, s in study.signals.items()
-    }
-    return dataclasses.replace(study, signals=signals, quality=None)
-
-
 def _sleepvit(nights: list[FamilyNight], weights) -> dict:
     """SleepViT's stages per night and gain."""
     from sleepvit.explain.review import doubt
@@ -140,7 +129,7 @@ def _sleepvit(nights: list[FamilyNight], weights) -> dict:
                 stages[f"x{gain:g}"].append(None)
                 continue
             started = time.perf_counter()
-            hypnogram, scores = score_study(_scaled(study, gain) if gain != 1.0 else study, scorer)
+            hypnogram, scores = score_study(study.with_gain(gain, _SCALED_SLOTS), scorer)
             if gain == 1.0:
                 seconds.append(time.perf_counter() - started)
                 alone = np.nan_to_num(scores.epoch_vit, nan=-1.0).argmax(axis=1)
@@ -183,7 +172,7 @@ def _review(nights: list[FamilyNight], ours: dict, families: list[str]) -> dict:
     for name in families:
         p = np.concatenate([q for q, _ in probabilities[name]])
         y = np.concatenate([t for _, t in probabilities[name]])
-        scored = np.isfinite(p).all(axis=1) & (p.sum(axis=1) > 0)
+        scored = p.sum(axis=1) > 0  # UNS epochs: NaN probabilities, zeros here
         out[name] = {
             **{goal_key(g): table[name][goal_key(g)] for g in KAPPA_GOALS},
             "ece": expected_calibration_error(p[scored], y[scored]),
