@@ -16,6 +16,7 @@ from sleepvit.synth.families import (
     TRAINING_LOWPASS_HZ,
     TRAINING_MAINS_UV,
     TRAINING_MUSCLE_LEAK,
+    TRAINING_PHYSIOLOGY,
     TRAINING_PINK_UV,
     TRAINING_RATES_HZ,
     Recording,
@@ -73,7 +74,12 @@ def test_training_settings_stay_inside_the_training_ranges():
             assert _within(r.pink_uv, TRAINING_PINK_UV)
             assert _within(r.muscle_leak, TRAINING_MUSCLE_LEAK)
             assert _within(r.mains_uv, TRAINING_MAINS_UV)
-            assert not r.derivations and r.keep is None and not r.traits
+            assert not r.derivations and r.keep is None
+            assert set(r.traits) == set(TRAINING_PHYSIOLOGY)
+            for name, value in r.traits.items():
+                assert _within(value, TRAINING_PHYSIOLOGY[name]) or (
+                    name == "ocular_leak" and value == 0.0
+                )
 
 
 def _outside_training(r: Recording) -> list[str]:
@@ -89,7 +95,7 @@ def _outside_training(r: Recording) -> list[str]:
         found.append("highpass")
     if r.pink_uv > TRAINING_PINK_UV[1] or r.muscle_leak > TRAINING_MUSCLE_LEAK[1]:
         found.append("noise")
-    if r.traits:
+    if set(r.traits) - set(TRAINING_PHYSIOLOGY):
         found.append("traits")
     return found
 

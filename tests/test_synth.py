@@ -293,3 +293,33 @@ def test_simulate_command_refuses_a_non_edf_name(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "night.csv"), "--hours", "0.1"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
     assert not list(tmp_path.iterdir())
+
+
+def test_ocular_leak_puts_blinks_on_the_eeg_most_at_the_forehead():
+    stages = ["W"] * 20
+    clean = simulate_night(stages=stages, seed=4, style="hospital")
+    leaky = simulate_night(stages=stages, seed=4, style="hospital", traits={"ocular_leak": 2.0})
+    blinks = {}
+    for label in ("F4-M1", "C4-M1", "O2-M1"):
+        added = leaky.channel(label).data.astype(np.float64) - clean.channel(label).data
+        blinks[label] = np.percentile(np.abs(added), 99.9)
+    assert blinks["F4-M1"] > 1.5 * blinks["C4-M1"] > 1.5 * blinks["O2-M1"] > 0
+    assert blinks["C4-M1"] > 20  # a blink of 120–260 µV at the eye, ×2 × 0.15 centrally
+    for label in ("E1-M2", "Chin EMG", "ECG"):
+        np.testing.assert_array_equal(leaky.channel(label).data, clean.channel(label).data)
+
+
+def test_physiology_traits_move_their_rhythm_and_default_to_the_textbook_sleeper():
+    stages = ["N2"] * 20
+    textbook = simulate_night(stages=stages, seed=5, style="hospital")
+    same = simulate_night(
+        stages=stages,
+        seed=5,
+        style="hospital",
+        traits={"theta_scale": 1.0, "delta_scale": 1.0, "beta_scale": 1.0, "ocular_leak": 0.0},
+    )
+    np.testing.assert_array_equal(same.channel("C4-M1").data, textbook.channel("C4-M1").data)
+    low_theta = simulate_night(stages=stages, seed=5, style="hospital", traits={"theta_scale": 0.5})
+    fs = textbook.channel("C4-M1").sfreq
+    theta = [_band_power(_epochs(n, "C4-M1", "N2"), fs, 4.5, 7.0) for n in (textbook, low_theta)]
+    assert theta[1] < 0.6 * theta[0]

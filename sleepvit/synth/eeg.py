@@ -102,6 +102,18 @@ SITE_GAINS: dict[str, dict[str, float]] = {
 }
 """Gain of each component at each recording site (derivation against the mastoid)."""
 
+OCULAR_PROPAGATION: dict[str, float] = {
+    "frontal": 0.3,
+    "fpz-cz": 0.4,
+    "central": 0.15,
+    "occipital": 0.04,
+    "pz-oz": 0.03,
+    "eye": 0.0,
+}
+"""Share of the eye's vertical (blink) potential seen at each site against the mastoid: it
+falls from the forehead backwards (Croft & Barry 2000 report 0.2–0.5 frontally, 0.1–0.2
+centrally); scaled per night by :attr:`Subject.ocular_leak`."""
+
 
 def _rhythms(tl: Timeline, s: Subject, fs: float, n: int, rng) -> dict[str, np.ndarray]:
     scale = s.eeg_scale
@@ -113,6 +125,7 @@ def _rhythms(tl: Timeline, s: Subject, fs: float, n: int, rng) -> dict[str, np.n
     # Every N3 epoch must meet the AASM rule (>= 20 % of waves > 75 uV peak to peak), however
     # small this sleeper's EEG: the floor keeps the label true.
     n3_level = max(38.0, (30.0 + 10.0 * s.slow_wave_scale) * scale)
+    light_delta = np.array([2, 5, 12 * s.slow_wave_scale * scale, 0, 5]) * s.delta_scale
     envelopes = {
         "background": (
             pink(1.3, 0.3, 45.0),
@@ -129,13 +142,18 @@ def _rhythms(tl: Timeline, s: Subject, fs: float, n: int, rng) -> dict[str, np.n
         ),
         "beta": (
             band(16.0, 30.0, 2.0),
-            tl.envelope(by_stage(4, 2.5, 1.5, 1.2, 2.5) * scale, 0.2, arousal_level=5 * scale),
+            tl.envelope(
+                by_stage(4, 2.5, 1.5, 1.2, 2.5) * s.beta_scale * scale, 0.2, arousal_level=5 * scale
+            ),
         ),
-        "theta": (band(4.0, 7.5, 1.0), tl.envelope(by_stage(2.5, 7.5, 8, 6, 7) * scale, 0.15)),
+        "theta": (
+            band(4.0, 7.5, 1.0),
+            tl.envelope(by_stage(2.5, 7.5, 8, 6, 7) * s.theta_scale * scale, 0.15),
+        ),
         "delta": (
             band(0.5, 2.0, 0.3),
             # An arousal interrupts slow waves only partly: N3 stays N3 through a brief one.
-            tl.envelope(by_stage(2, 5, 12 * s.slow_wave_scale * scale, n3_level, 5), 0.12)
+            tl.envelope(by_stage(*light_delta[:3], n3_level, light_delta[4]), 0.12)
             * (1.0 - 0.6 * tl.arousal),
         ),
     }
@@ -158,7 +176,7 @@ def _graphoelements(tl: Timeline, s: Subject, fs: float, n: int, rng) -> dict[st
             fs,
             s.spindle_hz + rng.normal(0, 0.4),
             rng.uniform(0.6, 1.8),
-            rng.uniform(16, 30) * s.eeg_scale,
+            rng.uniform(16, 30) * s.eeg_scale * s.spindle_amplitude,
             rng,
         )
         events.add_waveform(out["spindle"], fs, t, wave)

@@ -103,6 +103,19 @@ TRAINING_PINK_UV = (0.0, 3.0)
 TRAINING_MUSCLE_LEAK = (0.0, 0.05)
 TRAINING_MAINS_UV = (0.0, 3.0)
 TRAINING_FLIP_P = 0.1
+TRAINING_PHYSIOLOGY: dict[str, tuple[float, float]] = {
+    "theta_scale": (0.5, 1.3),
+    "delta_scale": (0.7, 1.6),
+    "beta_scale": (0.6, 1.8),
+    "spindle_amplitude": (0.5, 1.2),
+    "ocular_leak": (0.3, 2.5),
+}
+"""Log-uniform ranges of the sleeper's physiology per training night (Subject fields the
+simulator otherwise fixes): theta, delta and beta levels, spindle amplitude, and eye
+movements reaching the EEG. Real EEG measured against the simulator's (dreams-dev, by stage)
+has less theta and more delta in N2, smaller spindles, and blinks on the EEG in wake."""
+TRAINING_OCULAR_P = 0.8
+"""Share of training nights whose EEG picks up the eyes at all."""
 
 
 def _electrophysiology(labels: tuple[str, ...]) -> list[str]:
@@ -136,7 +149,15 @@ def _training_recording(style: str, rng: np.random.Generator) -> Recording:
         pink_uv=float(rng.uniform(*TRAINING_PINK_UV)),
         muscle_leak=float(rng.uniform(*TRAINING_MUSCLE_LEAK)) if style == "hospital" else 0.0,
         mains_uv=float(rng.uniform(*TRAINING_MAINS_UV)),
+        traits=_training_physiology(rng),
     )
+
+
+def _training_physiology(rng: np.random.Generator) -> dict[str, float]:
+    traits = {name: _log_uniform(rng, *r) for name, r in TRAINING_PHYSIOLOGY.items()}
+    if rng.random() >= TRAINING_OCULAR_P:
+        traits["ocular_leak"] = 0.0
+    return traits
 
 
 def training_recording(style: str, seed: int) -> Recording:

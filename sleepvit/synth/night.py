@@ -20,6 +20,7 @@ from sleepvit.synth import artifacts, cardiac, emg, respiration
 from sleepvit.synth.architecture import sample_stages
 from sleepvit.synth.eeg import (
     COMPONENTS,
+    OCULAR_PROPAGATION,
     cortical_sources,
     electrode_noise,
     local_envelope,
@@ -173,6 +174,10 @@ class _Generator:
         pool = self._once(("pool", fs), lambda: local_noise_pool(self.tl.duration_s, fs, rng))
         envelope = self._once(("local", fs), lambda: local_envelope(self.tl, self.subject, fs))
         x += electrode_noise(pool, envelope, rng)
+        leak = self.subject.ocular_leak * OCULAR_PROPAGATION[site]
+        if leak > 0:
+            eyes = self._eyes(fs)
+            x += np.float32(leak) * (eyes.vertical + 0.3 * eyes.horizontal)
         return x
 
     def signal(self, spec: ChannelSpec) -> np.ndarray:

@@ -46,6 +46,17 @@ class Subject:
     spo2_baseline: float
     rem_atonia: float = 1.0
     """Share of the chin tone lost in REM: 1 = normal atonia, 0 = REM without atonia (RBD)."""
+    # Physiology the training corpus randomises per night (1 / 0 = the simulator's textbook
+    # sleeper): a model must not learn one sleeper's exact theta, delta or spindle levels.
+    theta_scale: float = 1.0
+    """Theta amplitude in every stage."""
+    delta_scale: float = 1.0
+    """Delta amplitude outside N3 (N3 keeps the slow waves its AASM rule needs)."""
+    beta_scale: float = 1.0
+    spindle_amplitude: float = 1.0
+    ocular_leak: float = 0.0
+    """Eye movements and blinks reaching the EEG electrodes, × each site's propagation
+    (:data:`sleepvit.synth.eeg.OCULAR_PROPAGATION`); 0 = clean EEG."""
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> Subject:
