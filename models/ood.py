@@ -128,6 +128,13 @@ class EmbeddingReference:
             ) from exc
 
 
+WARNING = "recording unlike the training data"
+"""What a night whose verdict fired is, in every place that says so (terminal, summary, report,
+desktop app)."""
+ADVICE = "stages and confidence may be wrong, review the whole night"
+"""What the technician should do about it."""
+
+
 @dataclass(frozen=True)
 class OodVerdict:
     """A night's out-of-distribution score against the thresholds of ``sleepvit calibrate``.
@@ -137,6 +144,8 @@ class OodVerdict:
     (True, 'unlike the training data')
     >>> verdict.message().split(":")[0]
     'recording unlike the training data (OOD score 9.2 > threshold 6.0; 70% of epochs unusual)'
+    >>> OodVerdict.from_dict(verdict.to_dict()) == verdict
+    True
     """
 
     score: float
@@ -150,12 +159,24 @@ class OodVerdict:
     def fired(self) -> bool:
         return bool(self.score > self.threshold)
 
-    def message(self) -> str:
-        """The one-line warning of a night that fired (for the terminal and the report)."""
+    def evidence(self) -> str:
+        """The numbers behind the verdict: the night's score against its threshold."""
         return (
-            f"recording unlike the training data (OOD score {self.score:.1f} > threshold "
-            f"{self.threshold:.1f}; {self.unusual_share:.0%} of epochs unusual): stages and "
-            "confidence may be wrong, review the whole night"
+            f"OOD score {self.score:.1f} > threshold {self.threshold:.1f}; "
+            f"{self.unusual_share:.0%} of epochs unusual"
+        )
+
+    def message(self) -> str:
+        """The one-line warning of a night that fired (the terminal's and the summary's)."""
+        return f"{WARNING} ({self.evidence()}): {ADVICE}"
+
+    def lines(self) -> tuple[str, str, str]:
+        """The same warning as a headline, the evidence and the advice, each a sentence (the
+        report's box and the desktop app's)."""
+        return (
+            WARNING[:1].upper() + WARNING[1:],
+            self.evidence()[:1].upper() + self.evidence()[1:] + ".",
+            ADVICE[:1].upper() + ADVICE[1:] + ".",
         )
 
     def to_dict(self) -> dict:
@@ -168,6 +189,20 @@ class OodVerdict:
             "epoch_threshold": self.epoch_threshold,
             "unusual_epoch_share": self.unusual_share,
         }
+
+    @classmethod
+    def from_dict(cls, ood: dict) -> OodVerdict:
+        """The verdict back from :meth:`to_dict` (a summary JSON's ``ood``); ``ValueError``
+        when a number is missing or not a number."""
+        try:
+            return cls(
+                score=float(ood["score"]),
+                threshold=float(ood["threshold"]),
+                epoch_threshold=float(ood["epoch_threshold"]),
+                unusual_share=float(ood["unusual_epoch_share"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not an out-of-distribution verdict ({exc!r})") from exc
 
 
 def ood_verdict(

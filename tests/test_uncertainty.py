@@ -160,7 +160,7 @@ def test_score_warns_in_one_line_and_json_and_report_carry_the_verdict(
     assert ood["verdict"] == ("unlike the training data" if fires else "like the training data")
     assert ood["score"] > 0
     page_one = PdfReader(out / f"{edf.stem}.report.pdf").pages[0].extract_text()
-    assert ("unlike the data the model was trained on" in page_one) is fires
+    assert ("Warning: recording unlike the training data" in page_one) is fires
 
 
 def test_uncalibrated_weights_score_without_a_verdict(tmp_path, tiny_weights, hospital_night):

@@ -2,8 +2,9 @@
 technician scoring that already sits next to the recording.
 
 A study scored earlier by ``sleepvit score`` opens without rescoring: its
-``STEM.hypnogram.csv`` (stages and probabilities) and ``STEM.summary.json`` (model, channels)
-are read from the recording's folder or from a folder the user names. The scoring is only
+``STEM.hypnogram.csv`` (stages and probabilities) and ``STEM.summary.json`` (model, channels,
+out-of-distribution verdict) are read from the recording's folder or from a folder the user
+names. The scoring is only
 taken when it was made from the channels the study is mapped to now.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 from sleepvit.errors import HypnogramError, SleepVitError
 from sleepvit.explain import NightExplanation
 from sleepvit.hypnogram import Hypnogram
+from sleepvit.models.ood import OodVerdict
 
 # Imported with the app, not when the first study opens: it brings the report's matplotlib
 # PDF backend (half a second), which export needs anyway.
@@ -43,7 +45,8 @@ class AiScoring:
     """EpochViT alone (each epoch on its own screen), when the scoring was made here."""
     info: dict = field(default_factory=dict)
     """``model`` (name, version, backend), ``source`` (where it came from), ``channels``
-    (slot → label it was made from)."""
+    (slot → label it was made from), ``ood`` (the night's out-of-distribution verdict as the
+    summary JSON has it; absent or ``None`` when the weights were not calibrated)."""
 
     @property
     def confidence(self) -> np.ndarray:
@@ -56,6 +59,13 @@ class AiScoring:
         model = self.info.get("model") or {}
         text = f"{model.get('name', 'unknown model')} {model.get('version', '')}".strip()
         return f"{text} ({model['backend']})" if model.get("backend") else text
+
+    @property
+    def ood(self) -> OodVerdict | None:
+        """How unlike the training data the night is (:mod:`sleepvit.models.ood`); ``None``
+        when the scoring carries no verdict."""
+        ood = self.info.get("ood")
+        return OodVerdict.from_dict(ood) if ood else None
 
     def hypnogram(self, start: datetime | None) -> Hypnogram:
         return Hypnogram(self.stages, start=start, probabilities=self.probabilities)
@@ -114,6 +124,7 @@ def score_study_for_review(
         },
         source="scored when the study was opened",
         channels=study_channels(study),
+        ood=hypnogram.metadata.get("ood"),
     )
     return ai, NightExplanation.from_scores(scores, hypnogram.stages, scorer, study)
 
@@ -151,12 +162,23 @@ def find_scored_outputs(
                 "map; scoring again"
             )
             continue
+        ood = summary.get("ood")
+        if ood:
+            try:
+                OodVerdict.from_dict(ood)
+            except ValueError as exc:
+                notes.append(
+                    f"{files['summary'].name}: out-of-distribution verdict not used "
+                    f"({exc}); score the night again to judge it"
+                )
+                ood = None
         return (
             AiScoring.from_hypnogram(
                 hypnogram,
                 model=summary.get("model") or {},
                 source=str(files["csv"]),
                 channels=channels or study_channels(study),
+                ood=ood,
             ),
             notes,
         )

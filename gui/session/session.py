@@ -23,6 +23,7 @@ from sleepvit.gui.session.settings import DisplaySettings
 from sleepvit.gui.session.sidecar import RecordingIdentity, Sidecar
 from sleepvit.hypnogram import UNS, Hypnogram
 from sleepvit.io.quality import Problem, SignalQuality
+from sleepvit.models.ood import OodVerdict
 from sleepvit.rendering import RenderConfig
 from sleepvit.slots import SLOT_NAMES
 from sleepvit.study import Study
@@ -127,6 +128,14 @@ class StudySession:
             if explanation is not None:
                 notes.append("the explanations found explain another scoring; not shown")
             self.queue = QueueWalk(queue_of(ai))
+
+    @property
+    def ood_warning(self) -> OodVerdict | None:
+        """The AI scoring's out-of-distribution verdict when it fired (the recording is unlike
+        the training data: every epoch needs review), else ``None``; its
+        :meth:`~sleepvit.models.ood.OodVerdict.message` is the one-line warning."""
+        verdict = self.ai.ood if self.ai is not None else None
+        return verdict if verdict is not None and verdict.fired else None
 
     def ai_stage(self, epoch: int) -> int | None:
         if self.ai is None:

@@ -26,6 +26,7 @@ from sleepvit.explain.review import REASON_SHORT, REASON_TEXT, ReviewQueue
 from sleepvit.hypnogram import Hypnogram, stage_name
 from sleepvit.io.atomic import atomic_path
 from sleepvit.metrics.sleep import SleepStatistics
+from sleepvit.models.ood import WARNING, OodVerdict
 from sleepvit.report.fonts import printable, report_style
 from sleepvit.report.hypnogram_plot import (
     STAGE_COLOURS,
@@ -255,25 +256,20 @@ _WARNING_INK, _WARNING_FILL = "#8C1D18", "#FCEEEE"
 
 def _ood_warning(fig: Figure, y: float, ood: dict | None) -> float:
     """A boxed warning across page 1 when the recording is unlike the training data
-    (:mod:`sleepvit.models.ood`); returns the y below it (``y`` when there is none)."""
-    if not ood or not ood.get("fired"):
+    (:mod:`sleepvit.models.ood`, in its words); returns the y below it (``y`` when there is
+    none)."""
+    if not ood:
+        return y
+    verdict = OodVerdict.from_dict(ood)
+    if not verdict.fired:
         return y
     height = 0.78
     _box(fig, y, height, _WARNING_FILL, _WARNING_INK, 1.4)
+    _, evidence, advice = verdict.lines()
     lines = (
-        ("Warning: this recording is unlike the data the model was trained on", 9.5, "bold"),
-        (
-            f"Out-of-distribution score {ood['score']:.1f} > threshold {ood['threshold']:.1f} "
-            f"({ood['unusual_epoch_share']:.0%} of epochs unusual).",
-            7.5,
-            "normal",
-        ),
-        (
-            "Stages and confidence may be wrong: review the whole night, not only the flagged "
-            "epochs.",
-            7.5,
-            "normal",
-        ),
+        (f"Warning: {WARNING}", 9.5, "bold"),
+        (evidence, 7.5, "normal"),
+        (advice, 7.5, "normal"),
     )
     for offset, (text, size, weight) in zip((0.2, 0.43, 0.6), lines, strict=True):
         fig.text(
