@@ -1,6 +1,10 @@
 """The AI panel beside the signals: what the model says about the current epoch, how sure it
 is and why, what the technician and the scoring on file say, and how far the review has come.
 
+A night unlike the training data (:attr:`~sleepvit.gui.session.session.StudySession.ood_warning`)
+puts an amber box at the top, above everything else and on every epoch, in the words of the
+terminal and the report: the stages and the confidence of such a night cannot be trusted.
+
 Probabilities are the calibrated ones with the neighbouring epochs (SequenceTransformer);
 when EpochViT's own are known, a thin bar under each shows EpochViT alone — the epoch judged
 on its own screen — so a technician sees when the context changed the model's mind. Under
@@ -62,7 +66,8 @@ class AiPanel(QWidget):
         painter.drawLine(0, 0, 0, self.height())
         if self.session is None:
             return
-        y = self._draw_epoch(painter, PAD)
+        y = self._draw_ood_warning(painter, PAD)
+        y = self._draw_epoch(painter, y)
         y = self._draw_ai(painter, y + 12)
         y = self._draw_relevance(painter, y + 12)
         y = self._draw_neighbours(painter, y + 12)
@@ -101,6 +106,37 @@ class AiPanel(QWidget):
         painter.setPen(QColor("white") if code is not None else style.MUTED)
         painter.drawText(QRectF(x, y, width, height), Qt.AlignmentFlag.AlignCenter, text)
         return height
+
+    def _draw_ood_warning(self, painter: QPainter, y: float) -> float:
+        verdict = self.session.ood_warning
+        if verdict is None:
+            return y
+        headline, evidence, advice = verdict.lines()
+        lines = (
+            (headline, style.font(10, bold=True)),
+            (evidence, style.font(8.5)),
+            (advice, style.font(8.5)),
+        )
+        inset = 9
+        text_x, text_w = PAD + inset, self.width() - 2 * (PAD + inset)
+        heights = []
+        for text, font in lines:
+            painter.setFont(font)
+            bounds = painter.boundingRect(
+                QRectF(text_x, 0, text_w, 200), Qt.TextFlag.TextWordWrap, text
+            )
+            heights.append(bounds.height())
+        box = QRectF(PAD, y, self.width() - 2 * PAD, sum(heights) + 2 * (len(lines) - 1) + 14)
+        painter.fillRect(box, style.OOD_FILL)
+        painter.setPen(QPen(style.OOD_EDGE, 2))
+        painter.drawRect(box.adjusted(1, 1, -1, -1))
+        painter.setPen(style.OOD_INK)
+        top = y + 7
+        for (text, font), height in zip(lines, heights, strict=True):
+            painter.setFont(font)
+            painter.drawText(QRectF(text_x, top, text_w, height), Qt.TextFlag.TextWordWrap, text)
+            top += height + 2
+        return box.bottom() + 12
 
     def _draw_epoch(self, painter: QPainter, y: float) -> float:
         session = self.session

@@ -36,6 +36,10 @@ QUALITY_MARK = QColor("#F0B429")
 """On the navigator: epochs scored without one of their signals."""
 LOST_SIGNAL = QColor(120, 120, 120, 60)
 """Over a signal the model could not read in an epoch."""
+OOD_FILL = QColor("#FFF3CD")
+OOD_EDGE = QColor("#E0A800")
+OOD_INK = QColor("#5C4100")
+"""The amber box of a recording unlike the training data (:mod:`sleepvit.models.ood`)."""
 SUPPORT = QColor("#2E7D32")
 AGAINST = QColor("#C62828")
 NOT_REVIEWED = QColor("#E3E6EA")

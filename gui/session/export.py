@@ -3,7 +3,9 @@ summary JSON and hypnogram PNG) as one set, by the writers ``sleepvit score`` us
 
 Files are ``STEM.reviewed.*`` in the folder chosen, so they never replace the AI's own
 outputs. Each keeps the AI's stages beside the reviewed ones; the report names the reviewer,
-the sign-off and every epoch the technician changed; the summary carries the audit log.
+the sign-off and every epoch the technician changed; the summary carries the audit log. The
+AI scoring's out-of-distribution verdict goes with them as ``sleepvit score`` writes it: the
+summary's ``ood`` (and its warning line when it fired) and the report's boxed warning.
 The set is written atomically (:func:`sleepvit.outputs.write_night_outputs`).
 """
 
@@ -34,6 +36,10 @@ def export_review(session: StudySession, folder: Path) -> dict[str, Path]:
 
     reviewed = session.reviewed_hypnogram()
     ai = session.ai
+    reviewed.metadata["ood"] = ai.info.get("ood") if ai is not None else None
+    warnings = list(session.study.warnings)
+    if session.ood_warning is not None:
+        warnings.append(session.ood_warning.message())
     ai_hypnogram = (
         ai.hypnogram(session.study.start)
         if ai is not None
@@ -57,7 +63,7 @@ def export_review(session: StudySession, folder: Path) -> dict[str, Path]:
         model={"name": model.get("name", "—"), "version": model.get("version", "")}
         | {k: v for k, v in model.items() if k in ("backend", "weights")},
         reference=_reference(session),
-        warnings=list(session.study.warnings),
+        warnings=warnings,
         review=review,
         quality=quality.to_dict() if (quality := session.quality()) is not None else None,
     )
