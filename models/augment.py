@@ -107,6 +107,26 @@ def slot_dropout(
     return _blank_rows(images, drop), present & ~drop
 
 
+def single_eeg(
+    images: torch.Tensor,
+    present: torch.Tensor,
+    generator: torch.Generator,
+    p: float = 0.25,
+    eeg_slots: Sequence[int] = EEG_SLOTS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Turn a share ``p`` of samples into one-EEG-channel recordings: every row but one
+    present EEG row is removed.
+
+    Why: many real recordings (research excerpts, home and ambulatory EEG) hold one central
+    EEG and nothing else: no EOG, no chin EMG. Measured on the simulator, weights that never saw
+    such screens fell from κ 0.99 to 0.21–0.49 when a night kept only its C4-M1.
+    """
+    alone, alone_present = slot_dropout(images, present, generator, 1.0, eeg_slots)
+    chosen = _rand(images.shape[0], generator, images.device) < p
+    images = torch.where(chosen[:, None, None], alone, images)
+    return images, torch.where(chosen[:, None], alone_present, present)
+
+
 def line_out(
     images: torch.Tensor,
     present: torch.Tensor,
@@ -212,6 +232,7 @@ class AugmentConfig:
     0.5
     """
 
+    single_eeg_p: float = 0.25
     slot_dropout_p: float = 0.2
     line_out_p: float = 0.05
     amplitude_p: float = 0.5
@@ -237,6 +258,7 @@ def augment_batch(
     """
     targets = labels if labels.ndim == 2 else F.one_hot(labels.long(), len(STAGES))
     targets = targets.to(torch.float32)
+    images, present = single_eeg(images, present, generator, config.single_eeg_p)
     images, present = slot_dropout(images, present, generator, config.slot_dropout_p)
     images, present = line_out(images, present, generator, config.line_out_p)
     if config.amplitude_p > 0:

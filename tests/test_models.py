@@ -516,3 +516,16 @@ def test_absent_slot_mask_survives_onnx_export(tmp_path):
     session = ort.InferenceSession(str(path))
     logits, _ = session.run(None, {"images": images.numpy(), "present": present.numpy()})
     assert torch.allclose(torch.from_numpy(logits), model(images, present)[0], atol=1e-4)
+
+
+def test_single_eeg_keeps_one_eeg_row_and_nothing_else_in_the_chosen_share():
+    images = torch.full((400, TINY.height, TINY.width), 255, dtype=torch.uint8)
+    present = torch.ones(400, TINY.n_slots, dtype=torch.bool)
+    g = torch.Generator().manual_seed(3)
+    out, kept = augment.single_eeg(images, present, g, p=0.25)
+    alone = kept.sum(dim=1) == 1
+    assert 60 < int(alone.sum()) < 140  # about a quarter
+    assert kept[alone][:, EEG_ROWS].sum(dim=1).eq(1).all()
+    assert torch.equal(kept[~alone], present[~alone])
+    lit_rows = out[alone].reshape(int(alone.sum()), TINY.n_slots, ROW, -1).amax(dim=(2, 3)) > 0
+    assert torch.equal(lit_rows, kept[alone])  # blank wherever absent

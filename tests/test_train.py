@@ -269,3 +269,22 @@ def test_fetch_sleep_edf_offline_is_a_one_line_error(tmp_path, capsys):
     last = capsys.readouterr().err.strip().splitlines()[-1]  # after pooch's "Downloading…"
     assert code == 2
     assert last.startswith("error:") and "cannot download Sleep-EDF" in last and "--mirror" in last
+
+
+def test_the_sequence_models_one_eeg_view_of_a_night_keeps_its_central_eeg_only():
+    from sleepvit.datasets.cache import CachedNight
+    from sleepvit.slots import SLOT_NAMES
+    from sleepvit.train.loop import single_eeg_night
+
+    config = RenderConfig()
+    images = np.full((3, config.height, config.width), 200, np.uint8)
+    present = np.isin(SLOT_NAMES, ["EEG_F", "EEG_C", "EOG_L", "EMG_CHIN"])
+    night = CachedNight(None, images, present, np.array([0, 2, 4]))
+    view = single_eeg_night(night)
+    central = SLOT_NAMES.index("EEG_C")
+    assert view.present.tolist() == [i == central for i in range(len(SLOT_NAMES))]
+    rows = view.images.reshape(3, len(SLOT_NAMES), config.row_px, -1).max(axis=(2, 3))
+    assert (rows[:, central] == 200).all() and rows.sum() == 3 * 200
+    assert (night.images == 200).all() and view.labels is night.labels  # the night is kept
+    frontal_only = single_eeg_night(CachedNight(None, images, np.isin(SLOT_NAMES, ["EEG_F"]), None))
+    assert frontal_only.present[SLOT_NAMES.index("EEG_F")]
