@@ -211,6 +211,17 @@ def _single_central(rng: np.random.Generator) -> Recording:
     )
 
 
+def _eeg_only(rng: np.random.Generator) -> Recording:
+    """One central EEG (C3-A1 or Cz-A1) and nothing else at 50–200 Hz: research excerpts and
+    ambulatory EEG, where W, N1 and REM must be told apart without EOG or chin EMG."""
+    central = str(rng.choice(["C3-A1", "Cz-A1"]))
+    return Recording(
+        derivations=((central, _DERIVATIONS[central]),),
+        keep=(central,),
+        rate_hz=float(rng.choice([50.0, 100.0, 200.0])),
+    )
+
+
 def _rate_50(rng: np.random.Generator) -> Recording:
     return Recording(rate_hz=50.0)
 
@@ -277,6 +288,8 @@ HELD_OUT_FAMILIES: tuple[Family, ...] = (
         "60–90 PLM/h, REM without atonia",
         _traits(plm_per_hour=(60.0, 90.0), rem_atonia=(0.0, 0.3)),
     ),
+    # Appended, so that the families above keep their seed blocks.
+    Family("eeg-only", True, "one C3-A1/Cz-A1 EEG, no EOG or EMG, 50–200 Hz", _eeg_only),
 )
 FAMILIES: dict[str, Family] = {f.name: f for f in (TRAINING, *HELD_OUT_FAMILIES)}
 
