@@ -27,6 +27,11 @@ from sleepvit.study import Study
 
 logger = logging.getLogger(__name__)
 
+STAGES_FROM_SEQUENCE = "sequence"
+"""The stages of a night come from the SequenceTransformer (each epoch with its neighbours)."""
+STAGES_FROM_EPOCH_VIT = "epoch_vit"
+"""… or from EpochViT alone, on a night the out-of-distribution warning fired on."""
+
 RENDER_BLOCK = 100
 """Epochs rendered per progress step: whole 20-epoch renderer chunks, so blocks cost nothing."""
 MODEL_BLOCK = 128
@@ -58,7 +63,9 @@ def score_study(
     A calibrated weights folder (``sleepvit calibrate``) also judges how unlike the training
     data the night is (:mod:`sleepvit.models.ood`): ``metadata["ood"]`` holds the score, the
     threshold and the verdict (``None`` for an uncalibrated folder), a night that fires gets
-    one warning line, and ``NightScores.ood`` every epoch's score.
+    one warning line, and ``NightScores.ood`` every epoch's score. The hypnogram's stages and
+    probabilities are the SequenceTransformer's, except on a night that fired: there they are
+    EpochViT's alone (``metadata["stages_from"]``; ``NightScores`` keeps both).
 
     ``progress`` is called after every block of epochs rendered and run through EpochViT;
     ``cancelled()`` is asked before every block, and :class:`~sleepvit.errors.Cancelled` is
@@ -123,7 +130,6 @@ def score_study(
     sequence = scorer.sequence_probabilities(embeddings, keep=scorable)
     timings["sequence"] = time.perf_counter() - started
     epoch_vit = softmax(logits, scorer.epoch_vit_temperature)
-    stages = np.where(scorable, np.nan_to_num(sequence, nan=-1.0).argmax(axis=1), UNS)
     warnings = [f"{Path(study.path).name}: {line}" for line in quality.warnings()]
     ood, ood_epochs = None, None
     if scorer.embedding_reference is not None and scorer.uncertainty is not None:
@@ -139,11 +145,19 @@ def score_study(
             warnings.append(f"{Path(study.path).name}: {verdict.message()}")
     for line in warnings:
         logger.warning(line)
+    # The sequence model learnt how stages follow each other from embeddings of training-like
+    # nights; on a night unlike them its context misleads (real single-channel EEG: κ 0.26
+    # with it, 0.39 without, shipped weights), so each epoch is then staged on its own screen.
+    foreign = ood is not None and ood["fired"]
+    stages_from = STAGES_FROM_EPOCH_VIT if foreign else STAGES_FROM_SEQUENCE
+    chosen = epoch_vit if foreign else sequence
+    stages = np.where(scorable, np.nan_to_num(chosen, nan=-1.0).argmax(axis=1), UNS)
     hypnogram = Hypnogram(
         stages=stages,
         start=study.start,
-        probabilities=sequence,
+        probabilities=chosen,
         metadata={
+            "stages_from": stages_from,
             "model": scorer.model_name,
             "backend": scorer.name,
             "channels": {slot: s.label for slot, s in study.signals.items()},

@@ -214,6 +214,7 @@ def score_recording(
             "backend": scorer.name,
             "weights": str(scorer.folder),
             "calibration": describe_calibration(hypnogram.metadata.get("calibration")),
+            "stages_from": hypnogram.metadata.get("stages_from", "sequence"),
         },
         lights={
             key: f"{value:%H:%M}"

@@ -159,8 +159,26 @@ def test_score_warns_in_one_line_and_json_and_report_carry_the_verdict(
     assert ood["fired"] is fires and ood["threshold"] == (-1.0 if fires else 1e9)
     assert ood["verdict"] == ("unlike the training data" if fires else "like the training data")
     assert ood["score"] > 0
+    assert summary["model"]["stages_from"] == ("epoch_vit" if fires else "sequence")
     page_one = PdfReader(out / f"{edf.stem}.report.pdf").pages[0].extract_text()
     assert ("Warning: recording unlike the training data" in page_one) is fires
+
+
+@pytest.mark.parametrize("fires", [True, False])
+def test_a_night_unlike_the_training_data_is_staged_by_epoch_vit_alone(
+    tmp_path, tiny_weights, hospital_night, fires
+):
+    from sleepvit.io import load_study
+    from sleepvit.models.backends import load_backend
+    from sleepvit.pipeline import score_study
+
+    weights = _calibrated_copy(tiny_weights, tmp_path, -1.0 if fires else 1e9)
+    hypnogram, scores = score_study(load_study(hospital_night[0]), load_backend(weights, "torch"))
+    expected = scores.epoch_vit if fires else scores.sequence
+    np.testing.assert_array_equal(hypnogram.probabilities, expected)
+    np.testing.assert_array_equal(hypnogram.stages, expected.argmax(axis=1))
+    assert hypnogram.metadata["stages_from"] == ("epoch_vit" if fires else "sequence")
+    assert not np.array_equal(scores.epoch_vit, scores.sequence)  # the choice is visible
 
 
 def test_uncalibrated_weights_score_without_a_verdict(tmp_path, tiny_weights, hospital_night):
