@@ -189,6 +189,7 @@ BENCH_TARGETS: dict[str, str] = {
     "gui": "sleepvit.bench.gui",
     "explain": "sleepvit.bench.explain",
     "generalisation": "sleepvit.bench.generalisation",
+    "adapt": "sleepvit.bench.adapt",
 }
 """Benchmark name -> module whose ``run(args) -> int`` runs it (see ``sleepvit.bench``)."""
 
@@ -224,6 +225,17 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         metavar="PYTHON",
         help="interpreter with the peers extra that runs GSSC (generalisation; default: this one)",
     )
+    p.add_argument(
+        "--data", metavar="DIR", help="also score the scored EDFs of DIR, for checking (adapt)"
+    )
+    p.add_argument(
+        "--adapt-settings",
+        action="append",
+        default=[],
+        metavar="PASSES,LR,FILTER",
+        help="adaptation settings to compare (adapt; repeatable; default 1,0.001,0.4)",
+    )
+    p.add_argument("--threads", type=int, help="CPU threads of the models (adapt)")
     p.set_defaults(handler=_cmd_bench)
 
 
@@ -456,6 +468,7 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
 def _cmd_score(args: argparse.Namespace) -> int:
     from sleepvit.batch import BatchStopped, exit_code, find_recordings, format_table, score_batch
     from sleepvit.io.paths import check_output_folder
+    from sleepvit.models.adapt import check_adaptation_available
     from sleepvit.scoring import ScoreOptions
 
     check_output_folder(args.out)  # before a single recording is opened
@@ -470,7 +483,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         jobs=args.jobs,
         explain=args.explain,
+        adapt=args.adapt,
     )
+    if args.adapt:
+        check_adaptation_available()  # before a single night is scored
     try:
         outcomes = score_batch(jobs, options)
     except BatchStopped as stopped:
@@ -541,6 +557,12 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write STEM.relevance.npz: every epoch's relevance grid, the scores and the "
         "review queue, for the GUI",
+    )
+    p.add_argument(
+        "--adapt",
+        action="store_true",
+        help="adapt EpochViT's normalisation to each night before scoring it (TENT; needs "
+        "PyTorch, the train extra; see the README's test-time adaptation table)",
     )
     p.set_defaults(handler=_cmd_score)
 

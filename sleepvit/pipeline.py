@@ -20,6 +20,7 @@ import numpy as np
 from sleepvit.errors import Cancelled
 from sleepvit.hypnogram import STAGES, UNS, Hypnogram
 from sleepvit.io.quality import assess
+from sleepvit.models.adapt import AdaptSettings, adapted_backend
 from sleepvit.models.backends import DEFAULT_BACKEND, Backend, NightScores, load_backend, softmax
 from sleepvit.models.ood import ood_verdict
 from sleepvit.slots import SLOT_NAMES
@@ -51,6 +52,7 @@ def score_study(
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
     relevance: bool = False,
+    adapt: AdaptSettings | None = None,
 ) -> tuple[Hypnogram, NightScores]:
     """Stages of a loaded night with ``scorer`` (see :func:`load_backend`).
 
@@ -73,6 +75,11 @@ def score_study(
     ``sequence``) are kept in ``hypnogram.metadata["timings_s"]``. ``relevance`` also keeps
     every epoch's attention rollout (``NightScores.relevance``, for :mod:`sleepvit.explain`;
     0 for epochs not scored), taken from the same EpochViT pass.
+
+    ``adapt`` first adapts EpochViT to the night's scorable epochs
+    (:mod:`sleepvit.models.adapt`, needs torch; ``check`` for cancelling runs before every
+    step); ``metadata["adaptation"]`` then says what was done (``None`` without it), and
+    ``timings_s`` gains ``adapt``.
 
     >>> hypnogram, _ = score_study(load_study("night.edf"), load_backend())  # doctest: +SKIP
     >>> sorted(hypnogram.metadata["timings_s"])                              # doctest: +SKIP
@@ -106,6 +113,14 @@ def score_study(
             images[position[block]] = renderer.render(block).images
         report("render", min(RENDER_BLOCK, n - first))
     timings["render"] = time.perf_counter() - started
+
+    adaptation = None
+    if adapt is not None:
+        started = time.perf_counter()
+        scorer, adaptation = adapted_backend(
+            scorer, images, present[scorable], config, adapt, check
+        )
+        timings["adapt"] = time.perf_counter() - started
 
     started = time.perf_counter()
     vit = scorer.config.epoch_vit
@@ -166,6 +181,7 @@ def score_study(
             "quality": quality.to_dict(),
             "warnings": warnings,
             "ood": ood,
+            "adaptation": adaptation,
         },
         reasons=quality.reasons(),
     )
@@ -177,8 +193,12 @@ def score_night(
     weights: str | Path | None = None,
     backend: str = DEFAULT_BACKEND,
     channel_map: str | Path | None = None,
+    adapt: bool = False,
 ) -> Hypnogram:
     """Score one recording; the hypnogram carries per-epoch probabilities and confidence.
+
+    ``adapt`` adapts EpochViT to the night first (:mod:`sleepvit.models.adapt`; needs the
+    ``train`` extra).
 
     Examples
     --------
@@ -189,7 +209,8 @@ def score_night(
     from sleepvit.io import load_study
 
     scorer = load_backend(weights, backend)
-    hypnogram, _ = score_study(load_study(path, channel_map=channel_map), scorer)
+    settings = AdaptSettings() if adapt else None
+    hypnogram, _ = score_study(load_study(path, channel_map=channel_map), scorer, adapt=settings)
     return hypnogram
 
 
@@ -198,6 +219,7 @@ def score_raw(
     channel_map: str | Path | Mapping[str, object] | None = None,
     weights: str | Path | None = None,
     backend: str = DEFAULT_BACKEND,
+    adapt: bool = False,
 ) -> Hypnogram:
     """Score a night held by an ``mne.io.BaseRaw``: the same stages as scoring its file.
 
@@ -205,7 +227,7 @@ def score_raw(
     ``channel_map``, and the same errors; MNE's volts become µV), so a Raw that was filtered,
     cropped or re-referenced is scored as it now is. ``weights`` is a weights folder
     (default: the shipped demo weights), ``backend`` ``onnx-int8``, ``onnx-fp32`` or
-    ``torch``. Epoch 0 starts at the Raw's first sample; ``start`` is its clock time
+    ``torch``; ``adapt`` as for :func:`score_night`. Epoch 0 starts at the Raw's first sample; ``start`` is its clock time
     (``meas_date`` + ``first_time``, ``None`` for a Raw without a date).
 
     Examples
@@ -232,7 +254,8 @@ def score_raw(
     from sleepvit.study import Study
 
     study = Study.from_mne(raw, channel_map)
-    hypnogram, _ = score_study(study, load_backend(weights, backend))
+    settings = AdaptSettings() if adapt else None
+    hypnogram, _ = score_study(study, load_backend(weights, backend), adapt=settings)
     if raw.info["meas_date"] is None:
         hypnogram.start = None
     return hypnogram

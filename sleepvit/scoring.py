@@ -34,6 +34,7 @@ from sleepvit.hypnogram import Hypnogram
 from sleepvit.io import find_hypnogram, load_study, read_hypnogram
 from sleepvit.metrics.agreement import agreement
 from sleepvit.metrics.sleep import sleep_statistics
+from sleepvit.models.adapt import AdaptSettings
 from sleepvit.models.backends import Backend
 from sleepvit.outputs import ScoredNight, write_night_outputs
 from sleepvit.pipeline import Progress, score_study, summarize
@@ -70,7 +71,9 @@ class ScoreOptions:
 
     ``backend`` and ``weights`` choose the scorer, ``jobs`` and ``overwrite`` steer a batch
     (:func:`sleepvit.batch.score_batch`); the others apply to each night. ``explain`` also
-    writes each night's relevance grids, scores and review queue (``STEM.relevance.npz``).
+    writes each night's relevance grids, scores and review queue (``STEM.relevance.npz``);
+    ``adapt`` adapts EpochViT to each night before scoring it (:mod:`sleepvit.models.adapt`,
+    with its default :class:`~sleepvit.models.adapt.AdaptSettings`; needs torch).
     """
 
     backend: str = "onnx-int8"
@@ -82,6 +85,7 @@ class ScoreOptions:
     overwrite: bool = False
     jobs: int = 1
     explain: bool = False
+    adapt: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,7 +198,12 @@ def score_recording(
     timings = {"load": time.perf_counter() - started}
     notify("loaded", study.n_epochs)
     hypnogram, scores = score_study(
-        study, scorer, progress=notify, cancelled=stop, relevance=options.explain
+        study,
+        scorer,
+        progress=notify,
+        cancelled=stop,
+        relevance=options.explain,
+        adapt=AdaptSettings() if options.adapt else None,
     )
     timings |= hypnogram.metadata["timings_s"]
     off_s, on_s = lights_offsets(study.start, options.lights_off, options.lights_on)
