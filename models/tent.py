@@ -39,7 +39,9 @@ def layer_norm_parameters(model: nn.Module) -> list[nn.Parameter]:
     """
     model.requires_grad_(False)
     parameters = [
-        p for module in model.modules() if isinstance(module, nn.LayerNorm)
+        p
+        for module in model.modules()
+        if isinstance(module, nn.LayerNorm)
         for p in module.parameters()
     ]
     for parameter in parameters:

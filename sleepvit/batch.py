@@ -362,6 +362,7 @@ def _thread_limits(threads: int) -> Iterator[None]:
 _STAGE_LABELS = {
     "loaded": "render",
     "render": "render",
+    "adapt": "adapting",
     "epoch_vit": "model",
     "outputs": "outputs",
 }

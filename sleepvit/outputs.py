@@ -164,6 +164,7 @@ def night_summary(night: ScoredNight, deidentify: bool = False) -> dict:
         },
         "quality": night.quality,
         "ood": hyp.metadata.get("ood"),
+        "adaptation": hyp.metadata.get("adaptation"),
         "reference": night.reference,
         "channels": {
             slot: {"label": s.label, "sfreq": s.sfreq, "unit": s.unit, "reason": s.reason}

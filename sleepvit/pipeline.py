@@ -41,7 +41,8 @@ MODEL_BLOCK = 128
 Progress = Callable[[str, int], None]
 """``progress(stage, value)``, how scoring a night reports how far it got.
 
-``render`` and ``epoch_vit`` come after each block of epochs (value: epochs in the block);
+``render`` and ``epoch_vit`` come after each block of epochs (value: epochs in the block),
+``adapt`` (0) before each step of test-time adaptation when it runs;
 :func:`sleepvit.scoring.score_recording` adds ``loaded`` first (value: the night's epochs) and
 ``outputs`` (0) when it writes the files."""
 
@@ -117,8 +118,13 @@ def score_study(
     adaptation = None
     if adapt is not None:
         started = time.perf_counter()
+
+        def adapt_step() -> None:
+            check()
+            report("adapt", 0)
+
         scorer, adaptation = adapted_backend(
-            scorer, images, present[scorable], config, adapt, check
+            scorer, images, present[scorable], config, adapt, adapt_step
         )
         timings["adapt"] = time.perf_counter() - started
 
@@ -227,7 +233,8 @@ def score_raw(
     ``channel_map``, and the same errors; MNE's volts become µV), so a Raw that was filtered,
     cropped or re-referenced is scored as it now is. ``weights`` is a weights folder
     (default: the shipped demo weights), ``backend`` ``onnx-int8``, ``onnx-fp32`` or
-    ``torch``; ``adapt`` as for :func:`score_night`. Epoch 0 starts at the Raw's first sample; ``start`` is its clock time
+    ``torch``; ``adapt`` as for :func:`score_night`. Epoch 0 starts at the Raw's first sample;
+    ``start`` is its clock time
     (``meas_date`` + ``first_time``, ``None`` for a Raw without a date).
 
     Examples
@@ -281,6 +288,8 @@ def summarize(hypnogram: Hypnogram) -> str:
     head = f"{n} epochs ({hypnogram.duration_s / 60:.1f} min)"
     if confidence is not None:
         head += f", mean confidence {confidence:.2f}"
+    if hypnogram.metadata.get("adaptation"):
+        head += ", EpochViT adapted to the night"
     lines = [head]
     unscored = n - int(counts.sum())
     for name, count in zip((*STAGES, "UNS"), (*counts, unscored), strict=True):

@@ -224,6 +224,7 @@ def score_recording(
             "weights": str(scorer.folder),
             "calibration": describe_calibration(hypnogram.metadata.get("calibration")),
             "stages_from": hypnogram.metadata.get("stages_from", "sequence"),
+            "adapted": hypnogram.metadata.get("adaptation") is not None,
         },
         lights={
             key: f"{value:%H:%M}"

@@ -76,7 +76,9 @@ def _settings(text: str):
     from sleepvit.models.adapt import AdaptSettings
 
     passes, lr, fraction = text.split(",")
-    return AdaptSettings(passes=int(passes), learning_rate=float(lr), reliable_fraction=float(fraction))
+    return AdaptSettings(
+        passes=int(passes), learning_rate=float(lr), reliable_fraction=float(fraction)
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,9 +92,11 @@ def run(args: argparse.Namespace) -> int:
     scorer = load_backend(args.weights, "torch", threads=args.threads)
     results = []
     with work_folder(args.workdir, "sleepvit-adapt-") as folder:
-        plan = [
-            (n.family, n.edf, n.truth) for n in _nights(folder, args.nights, args.hours)
-        ] if args.nights else []
+        plan = (
+            [(n.family, n.edf, n.truth) for n in _nights(folder, args.nights, args.hours)]
+            if args.nights
+            else []
+        )
         real = _real_nights(Path(args.data)) if args.data else []
         plan += real
         real = [name for name, _, _ in real]
@@ -128,13 +132,24 @@ def run(args: argparse.Namespace) -> int:
         if not len(deltas):
             continue
         default = bool(deltas.mean() > 0 and deltas.min() >= -MAX_LOSS)
-        decisions.append({"settings": dataclasses.asdict(s), "mean_delta": float(deltas.mean()),
-                          "worst_delta": float(deltas.min()), "default": default})
-        print(f"setting {i + 1}: held-out mean Δκ {deltas.mean():+.3f}, worst {deltas.min():+.3f}"
-              f" -> {'default' if default else 'not the default'}")
+        decisions.append(
+            {
+                "settings": dataclasses.asdict(s),
+                "mean_delta": float(deltas.mean()),
+                "worst_delta": float(deltas.min()),
+                "default": default,
+            }
+        )
+        print(
+            f"setting {i + 1}: held-out mean Δκ {deltas.mean():+.3f}, worst {deltas.min():+.3f}"
+            f" -> {'default' if default else 'not the default'}"
+        )
     print(machine_description())
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"machine": machine_description(), "nights": results, "decisions": decisions}, indent=1
-        ))
+        Path(args.json).write_text(
+            json.dumps(
+                {"machine": machine_description(), "nights": results, "decisions": decisions},
+                indent=1,
+            )
+        )
     return 0

@@ -112,6 +112,8 @@ def write_report(
     footer = f"SleepViT {__version__}  ·  {info['file_name']}  ·  model {model}{backend}"
     if model_info.get("calibration", "physical") != "physical":
         footer += "  ·  input calibrated per night"
+    if model_info.get("adapted"):
+        footer += "  ·  EpochViT adapted to this night"
     queue = flagged_epochs if isinstance(flagged_epochs, ReviewQueue) else None
     flagged = describe_epochs(hypnogram, queue.epochs if queue is not None else flagged_epochs)
 
