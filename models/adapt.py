@@ -84,4 +84,4 @@ def adapted_backend(
     check_adaptation_available()
     from sleepvit.models.tent import adapt_to_night
 
-    return adapt_to_night(scorer, images, present, drawn_with, settings, check)
+    return adapt_to_night(scorer, *scorer._checked(images, present, drawn_with), settings, check)

@@ -24,7 +24,6 @@ from sleepvit.models.backends import Backend
 from sleepvit.models.epoch_vit import EpochViT
 from sleepvit.models.torch_artifacts import load_artifacts
 from sleepvit.models.torch_backend import TorchBackend
-from sleepvit.rendering.config import RenderConfig
 
 
 def layer_norm_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -114,16 +113,11 @@ class AdaptedBackend(TorchBackend):
 
 
 def adapt_to_night(
-    scorer: Backend,
-    images: np.ndarray,
-    present: np.ndarray,
-    drawn_with: RenderConfig,
-    settings: AdaptSettings,
-    check: Callable[[], None] | None = None,
+    scorer: Backend, images: np.ndarray, present: np.ndarray, settings: AdaptSettings, check=None
 ) -> tuple[Backend, dict]:
-    """See :func:`sleepvit.models.adapt.adapted_backend`."""
+    """:func:`sleepvit.models.adapt.adapted_backend` of checked ``images`` and ``present``
+    ``[n, n_slots]``: TENT on a copy of the weights folder's torch EpochViT."""
     started = time.perf_counter()
-    images, present = scorer._checked(images, present, drawn_with)
     base = scorer._base if isinstance(scorer, AdaptedBackend) else scorer
     artifacts = base.artifacts if isinstance(base, TorchBackend) else load_artifacts(base.folder)
     adapted, done = tent(artifacts.epoch_vit, images, present, settings, check)
