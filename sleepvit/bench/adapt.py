@@ -137,12 +137,12 @@ def run(args: argparse.Namespace) -> int:
                 "settings": dataclasses.asdict(s),
                 "mean_delta": float(deltas.mean()),
                 "worst_delta": float(deltas.min()),
-                "default": default,
+                "meets_default_rule": default,
             }
         )
         print(
             f"setting {i + 1}: held-out mean Δκ {deltas.mean():+.3f}, worst {deltas.min():+.3f}"
-            f" -> {'default' if default else 'not the default'}"
+            f" -> {'meets' if default else 'fails'} the rule for a default"
         )
     print(machine_description())
     if args.json:
