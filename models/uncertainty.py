@@ -20,6 +20,11 @@ from sleepvit.errors import ModelError
 from sleepvit.io.atomic import atomic_open
 
 UNCERTAINTY_FILE = "uncertainty.json"
+STAGES_FROM_SEQUENCE = "sequence"
+"""The stages of a night come from the SequenceTransformer (each epoch with its neighbours)."""
+STAGES_FROM_EPOCH_VIT = "epoch_vit"
+"""… or from EpochViT alone (each epoch on its own screen)."""
+STAGE_SOURCES = (STAGES_FROM_SEQUENCE, STAGES_FROM_EPOCH_VIT)
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,18 @@ class UncertaintyCalibration:
     """An epoch farther than this from every training stage is unlike the training data."""
     fitted_on: dict = field(default_factory=dict)
     """Provenance and the measurements on the calibration nights (for the model card)."""
+    ood_stages_from: str = STAGES_FROM_EPOCH_VIT
+    """Which output stages a night the warning fired on: the one with the higher κ on the
+    calibration nights that fired. On such a night the sequence model's context can mislead
+    (shipped weights on real EEG: κ 0.26 with it, 0.39 without) or help (weights trained on
+    one-EEG views: 0.48 with it, 0.41 without), so the weights' own nights decide. Files
+    written before the choice was measured keep EpochViT alone."""
 
     def __post_init__(self) -> None:
         if not (self.sequence_temperature > 0 and self.epoch_vit_temperature > 0):
             raise ValueError("temperatures must be positive")
+        if self.ood_stages_from not in STAGE_SOURCES:
+            raise ValueError(f"ood_stages_from must be one of {', '.join(STAGE_SOURCES)}")
 
     def save(self, folder: str | Path) -> Path:
         """Write :data:`UNCERTAINTY_FILE` into the weights ``folder``, atomically."""

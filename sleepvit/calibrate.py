@@ -11,7 +11,9 @@ Two data sets, neither of them test nights:
   the sequence model's and EpochViT's temperatures are fitted (minimum negative
   log-likelihood, :func:`~sleepvit.metrics.calibration.fit_temperature`), and the per-night
   OOD threshold is placed between the nights scored badly (κ < :data:`BAD_KAPPA`) and those
-  scored well (κ ≥ :data:`GOOD_KAPPA`) (:func:`night_threshold`).
+  scored well (κ ≥ :data:`GOOD_KAPPA`) (:func:`night_threshold`); and on the nights above
+  that threshold, whether the sequence model or EpochViT alone stages them better
+  (:func:`ood_stage_source`).
 
 Both are written into the weights folder (:data:`~sleepvit.models.uncertainty.UNCERTAINTY_FILE`,
 :data:`~sleepvit.models.ood.REFERENCE_FILE`): run it again whenever the weights change.
@@ -42,12 +44,21 @@ from sleepvit.models.backends import (
     softmax,
 )
 from sleepvit.models.ood import EmbeddingReference
-from sleepvit.models.uncertainty import UncertaintyCalibration
+from sleepvit.models.uncertainty import (
+    STAGES_FROM_EPOCH_VIT,
+    STAGES_FROM_SEQUENCE,
+    UncertaintyCalibration,
+)
 
 BAD_KAPPA = 0.5
 """Nights scored below this κ should raise the out-of-distribution warning."""
 GOOD_KAPPA = 0.7
 """Nights scored at or above this κ should not."""
+STAGE_SOURCE_MARGIN = 0.05
+"""κ by which EpochViT alone must beat the sequence model on the calibration nights that
+fired before it stages such nights: a few nights decide it, and a smaller difference is
+within what another few nights would change (one-EEG weights: 0.339 against 0.332 on 3
+nights, then 0.41 against 0.48 on the real excerpts of dreams-dev)."""
 EPOCH_PERCENTILE = 99.0
 """An epoch is unusual when it lies farther from the training stages than 99 % of training
 epochs do."""
@@ -97,6 +108,36 @@ def night_threshold(scores, kappas, bad: float = BAD_KAPPA, good: float = GOOD_K
         balanced = ((scores[fire] > threshold).mean() + (scores[quiet] <= threshold).mean()) / 2
         best = max(best, (float(balanced), float(high - low), float(threshold)))
     return best[2]
+
+
+def ood_stage_source(
+    labels: np.ndarray, sequence_stages: np.ndarray, epoch_vit_stages: np.ndarray, nights: int
+) -> dict:
+    """Which output stages a night the warning fires on: EpochViT alone where its κ over the
+    epochs of the ``nights`` calibration nights that fired (true ``labels`` and each output's
+    stages, pooled) beats the sequence model's by :data:`STAGE_SOURCE_MARGIN`; else, and
+    when none fired, the sequence model, the output the weights were made to give.
+
+    >>> labels = np.array([0, 1, 2, 3, 4] * 4)
+    >>> ood_stage_source(labels, (labels + 1) % 5, labels, nights=1)["chosen"]
+    'epoch_vit'
+    >>> ood_stage_source(labels, labels, (labels + 1) % 5, nights=1)["chosen"]
+    'sequence'
+    >>> ood_stage_source(labels[:0], labels[:0], labels[:0], nights=0)["chosen"]
+    'sequence'
+    """
+    if nights == 0:
+        return {"chosen": STAGES_FROM_SEQUENCE, "nights": 0}
+    kappas = {}
+    for source, stages in (
+        (STAGES_FROM_SEQUENCE, sequence_stages),
+        (STAGES_FROM_EPOCH_VIT, epoch_vit_stages),
+    ):
+        kappa = agreement(labels, stages)["kappa"]
+        kappas[source] = 0.0 if kappa is None else float(kappa)
+    better = kappas[STAGES_FROM_EPOCH_VIT] - kappas[STAGES_FROM_SEQUENCE] >= STAGE_SOURCE_MARGIN
+    chosen = STAGES_FROM_EPOCH_VIT if better else STAGES_FROM_SEQUENCE
+    return {"chosen": chosen, "nights": nights, "kappa": kappas}
 
 
 def scored_epochs(scorer: Backend, cache: RenderCache, records: list[NightRecord], what: str):
@@ -179,11 +220,22 @@ def calibrate(
         night_scores.append(embedding_reference.night_score(night.embeddings, night.labels >= 0))
         kappas.append(0.0 if kappa is None else kappa)
     threshold = night_threshold(night_scores, kappas)
+    fired = [n for n, score in zip(nights, night_scores, strict=True) if score > threshold]
+    stage_source = ood_stage_source(
+        np.concatenate([n.labels for n in fired] or [np.zeros(0, int)]),
+        np.concatenate(
+            [n.sequence_probabilities(sequence_temperature).argmax(axis=1) for n in fired]
+            or [np.zeros(0, int)]
+        ),
+        np.concatenate([n.epoch_logits.argmax(axis=1) for n in fired] or [np.zeros(0, int)]),
+        nights=len(fired),
+    )
     calibration = UncertaintyCalibration(
         sequence_temperature=sequence_temperature,
         epoch_vit_temperature=epoch_vit_temperature,
         ood_night_threshold=threshold,
         ood_epoch_threshold=float(np.nanpercentile(training_scores, EPOCH_PERCENTILE)),
+        ood_stages_from=stage_source["chosen"],
         fitted_on={
             "reference": str(reference),
             "reference_nights": len(reference_nights),
@@ -197,6 +249,7 @@ def calibrate(
             "epoch_vit_ece_after": expected_calibration_error(
                 softmax(logits, epoch_vit_temperature), labels
             ),
+            "ood_stage_source": stage_source,
             "night_scores": {
                 n.name: {"ood": s, "kappa": k}
                 for n, s, k in zip(nights, night_scores, kappas, strict=True)

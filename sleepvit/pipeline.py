@@ -23,15 +23,11 @@ from sleepvit.io.quality import assess
 from sleepvit.models.adapt import AdaptSettings, adapted_backend
 from sleepvit.models.backends import DEFAULT_BACKEND, Backend, NightScores, load_backend, softmax
 from sleepvit.models.ood import ood_verdict
+from sleepvit.models.uncertainty import STAGES_FROM_EPOCH_VIT, STAGES_FROM_SEQUENCE
 from sleepvit.slots import SLOT_NAMES
 from sleepvit.study import Study
 
 logger = logging.getLogger(__name__)
-
-STAGES_FROM_SEQUENCE = "sequence"
-"""The stages of a night come from the SequenceTransformer (each epoch with its neighbours)."""
-STAGES_FROM_EPOCH_VIT = "epoch_vit"
-"""… or from EpochViT alone, on a night the out-of-distribution warning fired on."""
 
 RENDER_BLOCK = 100
 """Epochs rendered per progress step: whole 20-epoch renderer chunks, so blocks cost nothing."""
@@ -67,8 +63,10 @@ def score_study(
     data the night is (:mod:`sleepvit.models.ood`): ``metadata["ood"]`` holds the score, the
     threshold and the verdict (``None`` for an uncalibrated folder), a night that fires gets
     one warning line, and ``NightScores.ood`` every epoch's score. The hypnogram's stages and
-    probabilities are the SequenceTransformer's, except on a night that fired: there they are
-    EpochViT's alone (``metadata["stages_from"]``; ``NightScores`` keeps both).
+    probabilities are the SequenceTransformer's, except on a night that fired: there they come
+    from the output the calibration chose for such nights (``ood_stages_from``, measured on the
+    calibration nights that fired), as ``metadata["stages_from"]`` says; ``NightScores`` keeps
+    both.
 
     ``progress`` is called after every block of epochs rendered and run through EpochViT;
     ``cancelled()`` is asked before every block, and :class:`~sleepvit.errors.Cancelled` is
@@ -166,12 +164,9 @@ def score_study(
             warnings.append(f"{Path(study.path).name}: {verdict.message()}")
     for line in warnings:
         logger.warning(line)
-    # The sequence model learnt how stages follow each other from embeddings of training-like
-    # nights; on a night unlike them its context misleads (real single-channel EEG: κ 0.26
-    # with it, 0.39 without, shipped weights), so each epoch is then staged on its own screen.
     foreign = ood is not None and ood["fired"]
-    stages_from = STAGES_FROM_EPOCH_VIT if foreign else STAGES_FROM_SEQUENCE
-    chosen = epoch_vit if foreign else sequence
+    stages_from = scorer.uncertainty.ood_stages_from if foreign else STAGES_FROM_SEQUENCE
+    chosen = epoch_vit if stages_from == STAGES_FROM_EPOCH_VIT else sequence
     stages = np.where(scorable, np.nan_to_num(chosen, nan=-1.0).argmax(axis=1), UNS)
     hypnogram = Hypnogram(
         stages=stages,
@@ -249,14 +244,14 @@ def score_raw(
     >>> raw = mne.io.read_raw_edf(edf, preload=True, verbose="error")
     >>> hypnogram = score_raw(raw)
     >>> " ".join(hypnogram.names())
-    'W W W W N1 N1 N2 N2 N2 N2 N2 N2 N2 N2 N2 N2 N2 N2 N3 N3 N3 N3'
+    'W W W W N2 N1 N2 N2 N2 N2 N2 N2 W N2 N2 N2 N2 N2 N3 N3 N3 N3'
     >>> hyp = hypnogram.to_yasa()
     >>> stats = hyp.sleep_statistics()
     >>> [float(stats[key]) for key in ("TST", "N2", "SOL")]
-    [9.0, 6.0, 2.0]
+    [8.5, 6.0, 2.0]
     >>> spindles = yasa.spindles_detect(raw.copy().pick(["C4-M1"]), hypno=hyp, include="N2")
     >>> float(spindles.summary(grp_stage=True).loc[2, "Density"])  # spindles per min of N2
-    3.0
+    2.6666666666666665
     """
     from sleepvit.study import Study
 

@@ -129,8 +129,11 @@ def tiny_weights(tmp_path_factory, save_tiny_weights):
     return save_tiny_weights(tmp_path_factory.mktemp("weights") / "tiny", depth=1)
 
 
-def _calibrated_copy(tiny_weights, tmp_path, night_threshold_value: float):
-    """The tiny weights with a reference fitted on random embeddings and a chosen threshold."""
+def _calibrated_copy(
+    tiny_weights, tmp_path, night_threshold_value: float, ood_stages_from: str = "epoch_vit"
+):
+    """The tiny weights with a reference fitted on random embeddings, a chosen threshold and a
+    chosen output for the nights that fire."""
     import shutil
 
     folder = tmp_path / "calibrated"
@@ -138,7 +141,9 @@ def _calibrated_copy(tiny_weights, tmp_path, night_threshold_value: float):
     rng = np.random.default_rng(0)
     dim = json.loads((folder / "config.json").read_text())["epoch_vit"]["dim"]
     EmbeddingReference.fit(rng.normal(size=(500, dim)), np.arange(500) % 5).save(folder)
-    UncertaintyCalibration(1.0, 1.0, night_threshold_value, 5.0, {"test": True}).save(folder)
+    UncertaintyCalibration(
+        1.0, 1.0, night_threshold_value, 5.0, {"test": True}, ood_stages_from
+    ).save(folder)
     return folder
 
 
@@ -179,6 +184,28 @@ def test_a_night_unlike_the_training_data_is_staged_by_epoch_vit_alone(
     np.testing.assert_array_equal(hypnogram.stages, expected.argmax(axis=1))
     assert hypnogram.metadata["stages_from"] == ("epoch_vit" if fires else "sequence")
     assert not np.array_equal(scores.epoch_vit, scores.sequence)  # the choice is visible
+
+
+def test_weights_calibrated_to_keep_the_sequence_model_keep_it_on_a_night_that_fires(
+    tmp_path, tiny_weights, hospital_night
+):
+    from sleepvit.io import load_study
+    from sleepvit.models.backends import load_backend
+    from sleepvit.pipeline import score_study
+
+    weights = _calibrated_copy(tiny_weights, tmp_path, -1.0, ood_stages_from="sequence")
+    hypnogram, scores = score_study(load_study(hospital_night[0]), load_backend(weights, "torch"))
+    assert hypnogram.metadata["ood"]["fired"]
+    np.testing.assert_array_equal(hypnogram.probabilities, scores.sequence)
+    assert hypnogram.metadata["stages_from"] == "sequence"
+
+
+def test_a_calibration_written_before_the_stage_source_was_measured_keeps_epoch_vit(tmp_path):
+    fitted = UncertaintyCalibration(1.4, 1.9, 6.5, 11.0, {"nights": 10})
+    data = json.loads(fitted.save(tmp_path).read_text())
+    del data["ood_stages_from"]
+    (tmp_path / "uncertainty.json").write_text(json.dumps(data))
+    assert UncertaintyCalibration.load(tmp_path).ood_stages_from == "epoch_vit"
 
 
 def test_uncalibrated_weights_score_without_a_verdict(tmp_path, tiny_weights, hospital_night):
