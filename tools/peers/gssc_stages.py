@@ -40,7 +40,9 @@ def stage(job: dict, infer) -> dict:
             eeg=[job["eeg"]],
             eog=[job["eog"]] if job.get("eog") else [],
             eeg_drop=False,
-            eog_drop=False,
+            # GSSC builds its channel combinations from the EOG list; an empty list with
+            # dropping off leaves none to infer from, so a night without EOG lets it drop.
+            eog_drop=not job.get("eog"),
             filter=not low_rate,
         )
     codes = np.full(n_epochs, -1, dtype=int)
