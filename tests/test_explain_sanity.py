@@ -111,15 +111,17 @@ def planted_model(shipped, tmp_path_factory):
     """
     artifacts = load_artifacts(shipped.folder)
     config = artifacts.config.render_config
-    train = planted_epochs(["none", "spindle", "rem"] * 16, config, seed=31)
+    # Three N1 nights, so that no one night's background can stand in for the feature.
+    nights = [planted_epochs(["none", "spindle", "rem"] * 16, config, seed=s) for s in (31, 33, 35)]
     torch.manual_seed(0)
     torch.set_num_threads(1)
     vit = artifacts.epoch_vit.train()
-    images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels)
-    present = torch.from_numpy(train.present)
+    images = torch.from_numpy(np.concatenate([n.images for n in nights]))
+    labels = torch.from_numpy(np.concatenate([n.labels for n in nights]))
+    present = torch.from_numpy(nights[0].present)
     optimizer = torch.optim.AdamW(vit.parameters(), lr=3e-4)
     order = torch.Generator().manual_seed(0)
-    for _ in range(120):
+    for _ in range(300):
         batch = torch.randperm(len(images), generator=order)[:16]
         loss = torch.nn.functional.cross_entropy(vit(images[batch], present)[0], labels[batch])
         optimizer.zero_grad()
