@@ -52,11 +52,11 @@ class UncertaintyCalibration:
     fitted_on: dict = field(default_factory=dict)
     """Provenance and the measurements on the calibration nights (for the model card)."""
     ood_stages_from: str = STAGES_FROM_EPOCH_VIT
-    """Which output stages a night the warning fired on: the one with the higher κ on the
-    calibration nights that fired. On such a night the sequence model's context can mislead
-    (shipped weights on real EEG: κ 0.26 with it, 0.39 without) or help (weights trained on
-    one-EEG views: 0.48 with it, 0.41 without), so the weights' own nights decide. Files
-    written before the choice was measured keep EpochViT alone."""
+    """Which output stages a night the warning fired on, as ``sleepvit calibrate`` measured it
+    on the calibration nights that fired. On such a night the sequence model's context can
+    mislead (previous weights on real EEG: κ 0.26 with it, 0.39 without) or help (weights
+    trained on one-EEG views: 0.48 with it, 0.41 without), so the weights' own nights decide.
+    Files written before the choice was measured keep EpochViT alone."""
 
     def __post_init__(self) -> None:
         if not (self.sequence_temperature > 0 and self.epoch_vit_temperature > 0):

@@ -110,34 +110,33 @@ def night_threshold(scores, kappas, bad: float = BAD_KAPPA, good: float = GOOD_K
     return best[2]
 
 
-def ood_stage_source(
-    labels: np.ndarray, sequence_stages: np.ndarray, epoch_vit_stages: np.ndarray, nights: int
-) -> dict:
-    """Which output stages a night the warning fires on: EpochViT alone where its κ over the
-    epochs of the ``nights`` calibration nights that fired (true ``labels`` and each output's
-    stages, pooled) beats the sequence model's by :data:`STAGE_SOURCE_MARGIN`; else, and
-    when none fired, the sequence model, the output the weights were made to give.
+def ood_stage_source(labels: list, sequence_stages: list, epoch_vit_stages: list) -> dict:
+    """Which output stages a night the warning fires on, from the calibration nights that
+    fired (per night: true ``labels`` and each output's stages): EpochViT alone where its κ,
+    pooled over those nights, beats the sequence model's by :data:`STAGE_SOURCE_MARGIN`; else,
+    and when none fired, the sequence model, the output the weights were made to give.
 
     >>> labels = np.array([0, 1, 2, 3, 4] * 4)
-    >>> ood_stage_source(labels, (labels + 1) % 5, labels, nights=1)["chosen"]
+    >>> ood_stage_source([labels], [(labels + 1) % 5], [labels])["chosen"]
     'epoch_vit'
-    >>> ood_stage_source(labels, labels, (labels + 1) % 5, nights=1)["chosen"]
+    >>> ood_stage_source([labels], [labels], [(labels + 1) % 5])["chosen"]
     'sequence'
-    >>> ood_stage_source(labels[:0], labels[:0], labels[:0], nights=0)["chosen"]
+    >>> ood_stage_source([], [], [])["chosen"]
     'sequence'
     """
-    if nights == 0:
+    if not labels:
         return {"chosen": STAGES_FROM_SEQUENCE, "nights": 0}
+    truth = np.concatenate(labels)
     kappas = {}
     for source, stages in (
         (STAGES_FROM_SEQUENCE, sequence_stages),
         (STAGES_FROM_EPOCH_VIT, epoch_vit_stages),
     ):
-        kappa = agreement(labels, stages)["kappa"]
+        kappa = agreement(truth, np.concatenate(stages))["kappa"]
         kappas[source] = 0.0 if kappa is None else float(kappa)
     better = kappas[STAGES_FROM_EPOCH_VIT] - kappas[STAGES_FROM_SEQUENCE] >= STAGE_SOURCE_MARGIN
     chosen = STAGES_FROM_EPOCH_VIT if better else STAGES_FROM_SEQUENCE
-    return {"chosen": chosen, "nights": nights, "kappa": kappas}
+    return {"chosen": chosen, "nights": len(labels), "kappa": kappas}
 
 
 def scored_epochs(scorer: Backend, cache: RenderCache, records: list[NightRecord], what: str):
@@ -213,22 +212,19 @@ def calibrate(
 
     sequence_temperature = fit_temperature(sequence_at, labels)
     epoch_vit_temperature = fit_temperature(lambda t: softmax(logits, t), labels)
-    night_scores, kappas = [], []
+    night_scores, kappas, sequence_stages = [], [], []
     for night in nights:
         predicted = night.sequence_probabilities(sequence_temperature).argmax(axis=1)
         kappa = agreement(night.labels, predicted)["kappa"]
         night_scores.append(embedding_reference.night_score(night.embeddings, night.labels >= 0))
         kappas.append(0.0 if kappa is None else kappa)
+        sequence_stages.append(predicted)
     threshold = night_threshold(night_scores, kappas)
-    fired = [n for n, score in zip(nights, night_scores, strict=True) if score > threshold]
+    fired = [i for i, score in enumerate(night_scores) if score > threshold]
     stage_source = ood_stage_source(
-        np.concatenate([n.labels for n in fired] or [np.zeros(0, int)]),
-        np.concatenate(
-            [n.sequence_probabilities(sequence_temperature).argmax(axis=1) for n in fired]
-            or [np.zeros(0, int)]
-        ),
-        np.concatenate([n.epoch_logits.argmax(axis=1) for n in fired] or [np.zeros(0, int)]),
-        nights=len(fired),
+        [nights[i].labels for i in fired],
+        [sequence_stages[i] for i in fired],
+        [nights[i].epoch_logits.argmax(axis=1) for i in fired],
     )
     calibration = UncertaintyCalibration(
         sequence_temperature=sequence_temperature,
