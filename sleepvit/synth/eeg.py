@@ -1,6 +1,6 @@
 """Cortical EEG: background rhythms and graphoelements by AASM stage, mixed per scalp site.
 
-Each component (1/f background, alpha, beta, theta, delta, spindles, K-complexes,
+Each component (1/f background, alpha, beta, theta, fast and slow delta, spindles, K-complexes,
 vertex sharp waves, sawtooth waves) is generated once for the whole night and reaches
 every derivation with a site-specific gain: alpha is largest occipitally, spindles and
 vertex waves centrally, K-complexes and slow waves frontally. Frontal EEG also leaks
@@ -25,6 +25,7 @@ COMPONENTS = (
     "beta",
     "theta",
     "delta",
+    "fast_delta",
     "spindle",
     "kcomplex",
     "vertex",
@@ -38,6 +39,7 @@ SITE_GAINS: dict[str, dict[str, float]] = {
         beta=1.0,
         theta=0.9,
         delta=1.0,
+        fast_delta=1.0,
         spindle=0.7,
         kcomplex=1.0,
         vertex=0.65,
@@ -49,6 +51,7 @@ SITE_GAINS: dict[str, dict[str, float]] = {
         beta=0.8,
         theta=1.0,
         delta=0.8,
+        fast_delta=0.85,
         spindle=1.0,
         kcomplex=0.75,
         vertex=1.0,
@@ -60,6 +63,7 @@ SITE_GAINS: dict[str, dict[str, float]] = {
         beta=0.5,
         theta=0.7,
         delta=0.55,
+        fast_delta=0.6,
         spindle=0.35,
         kcomplex=0.4,
         vertex=0.4,
@@ -71,6 +75,7 @@ SITE_GAINS: dict[str, dict[str, float]] = {
         beta=0.8,
         theta=0.85,
         delta=0.9,
+        fast_delta=0.9,
         spindle=0.85,
         kcomplex=0.9,
         vertex=0.7,
@@ -82,6 +87,7 @@ SITE_GAINS: dict[str, dict[str, float]] = {
         beta=0.4,
         theta=0.6,
         delta=0.5,
+        fast_delta=0.55,
         spindle=0.4,
         kcomplex=0.35,
         vertex=0.35,
@@ -94,6 +100,7 @@ SITE_GAINS: dict[str, dict[str, float]] = {
         beta=0.5,
         theta=0.35,
         delta=0.75,
+        fast_delta=0.6,
         spindle=0.15,
         kcomplex=0.75,
         vertex=0.3,
@@ -122,9 +129,10 @@ def _rhythms(tl: Timeline, s: Subject, fs: float, n: int, rng) -> dict[str, np.n
     alpha_gate = wake * (1.0 - 0.8 * tl.eyes_open) + n1_alpha + (1.0 - wake - tl.is_stage(N1))
     waxing = 1.0 + 0.35 * spectral_noise(tl.n_ctrl, 4.0, band(0.05, 0.4, 0.05), rng)
     alpha_gate = np.clip(alpha_gate * waxing, 0, None)
-    # Every N3 epoch must meet the AASM rule (>= 20 % of waves > 75 uV peak to peak), however
-    # small this sleeper's EEG: the floor keeps the label true.
-    n3_level = max(38.0, (30.0 + 10.0 * s.slow_wave_scale) * scale)
+    # Every N3 epoch must meet the AASM rule (>= 20 % of waves > 75 uV peak to peak at a frontal
+    # lead), however small this sleeper's EEG: the floor keeps the label true. Above the floor,
+    # N3 stays as light as the rule allows: real N3 at central leads is lighter still.
+    n3_level = max(35.0, (25.0 + 10.0 * s.slow_wave_scale) * scale)
     light_delta = np.array([2, 5, 12 * s.slow_wave_scale * scale, 0, 5]) * s.delta_scale
     envelopes = {
         "background": (
@@ -148,13 +156,20 @@ def _rhythms(tl: Timeline, s: Subject, fs: float, n: int, rng) -> dict[str, np.n
         ),
         "theta": (
             band(4.0, 7.5, 1.0),
-            tl.envelope(by_stage(2.5, 7.5, 8, 6, 7) * s.theta_scale * scale, 0.15),
+            tl.envelope(by_stage(2.5, 5, 5.5, 4.5, 6) * s.theta_scale * scale, 0.15),
         ),
         "delta": (
             band(0.5, 2.0, 0.3),
             # An arousal interrupts slow waves only partly: N3 stays N3 through a brief one.
-            tl.envelope(by_stage(*light_delta[:3], n3_level, light_delta[4]), 0.12)
-            * (1.0 - 0.6 * tl.arousal),
+            tl.envelope(by_stage(*light_delta[:3], n3_level, light_delta[4]), 0.1)
+            * (1.0 - 0.4 * tl.arousal),
+        ),
+        # Real sleep EEG carries as much 2-4 Hz as theta in N1-N3: without it, a model
+        # learns that anything between the slow waves and theta is not sleep.
+        "fast_delta": (
+            band(2.0, 4.0, 1.0),
+            tl.envelope(by_stage(3, 7, 10, 12, 5) * s.fast_delta_scale * scale, 0.15)
+            * (1.0 - 0.4 * tl.arousal),
         ),
     }
     return {

@@ -104,16 +104,18 @@ TRAINING_MUSCLE_LEAK = (0.0, 0.05)
 TRAINING_MAINS_UV = (0.0, 3.0)
 TRAINING_FLIP_P = 0.1
 TRAINING_PHYSIOLOGY: dict[str, tuple[float, float]] = {
-    "theta_scale": (0.5, 1.3),
-    "delta_scale": (0.7, 1.6),
+    "theta_scale": (0.7, 1.4),
+    "delta_scale": (0.7, 1.4),
+    "fast_delta_scale": (0.6, 1.6),
     "beta_scale": (0.6, 1.8),
     "spindle_amplitude": (0.5, 1.2),
     "ocular_leak": (0.3, 2.5),
 }
 """Log-uniform ranges of the sleeper's physiology per training night (Subject fields the
-simulator otherwise fixes): theta, delta and beta levels, spindle amplitude, and eye
-movements reaching the EEG. Real EEG measured against the simulator's (dreams-dev, by stage)
-has less theta and more delta in N2, smaller spindles, and blinks on the EEG in wake."""
+simulator otherwise fixes): theta, slow and fast delta and beta levels, spindle amplitude, and
+eye movements reaching the EEG. They span the textbook sleeper, whose band shares by stage at
+central leads match real EEG's (dreams-dev), and real EEG's smaller spindles and blinks on the
+EEG in wake."""
 TRAINING_OCULAR_P = 0.8
 """Share of training nights whose EEG picks up the eyes at all."""
 

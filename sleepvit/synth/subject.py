@@ -52,6 +52,8 @@ class Subject:
     """Theta amplitude in every stage."""
     delta_scale: float = 1.0
     """Delta amplitude outside N3 (N3 keeps the slow waves its AASM rule needs)."""
+    fast_delta_scale: float = 1.0
+    """2-4 Hz amplitude in every stage."""
     beta_scale: float = 1.0
     spindle_amplitude: float = 1.0
     ocular_leak: float = 0.0
