@@ -115,7 +115,11 @@ def attribute(
         grids.append(_attribute_one(model, config, method, *one))
     if not grids:
         return np.zeros((0, config.n_slots, config.n_cols), np.float32)
-    return normalised(np.concatenate(grids))
+    grids = np.concatenate(grids)
+    # An absent row is its own baseline: what occluding it changes is the float noise of
+    # batched forward passes, not evidence.
+    grids[~present] = 0.0
+    return normalised(grids)
 
 
 def _attribute_one(model, config, method, image, baseline, mask, target) -> np.ndarray:
