@@ -276,7 +276,8 @@ def test_a_gain_change_rescales_only_the_screen(study_copy):
     assert eeg.value_range == (-20.0, 20.0) and eeg.unit == "µV"
     assert next(r for r in normal.rows if r.slot == "EEG_C").gain == 75.0
     band = slice(eeg.top, eeg.top + eeg.height)
-    drawn = [np.count_nonzero(p.page(30).pixels[band]) for p in (normal, sensitive)]
+    # An N1 page: at ±20 µV, N3's slow waves run off the row and light fewer pixels, not more.
+    drawn = [np.count_nonzero(p.page(15).pixels[band]) for p in (normal, sensitive)]
     assert drawn[1] > 1.5 * drawn[0]  # a larger trace lights more pixels
     assert session.model_config.rows[1].range == (-75.0, 75.0)  # the model's scale is untouched
     session.close()

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import mne
 import numpy as np
+import pyedflib
 import pytest
 from scipy.signal import resample
 
@@ -29,22 +30,57 @@ def read_raw(path) -> mne.io.BaseRaw:
     return mne.io.read_raw_edf(path, preload=True, verbose="error")
 
 
-@pytest.mark.parametrize("night", NIGHTS)
+def write_raw_as_edf(raw: mne.io.BaseRaw, source, path):
+    """The Raw as it now is (every channel at its one rate) as an EDF+ file, in the units of
+    the ``source`` file it was read from (MNE holds µV channels in volts, others as read)."""
+    with pyedflib.EdfReader(str(source)) as reader:
+        units = [h["dimension"] for h in reader.getSignalHeaders()]
+    data = raw.get_data()
+    data[[unit in ("uV", "µV") for unit in units]] *= 1e6
+    headers = []
+    for label, unit, signal in zip(raw.ch_names, units, data, strict=True):
+        low, high = float(signal.min()), float(signal.max())
+        headers.append(
+            pyedflib.highlevel.make_signal_header(
+                label, dimension=unit, sample_frequency=raw.info["sfreq"],
+                physical_min=low, physical_max=high if high > low else low + 1.0,
+            )
+        )  # fmt: skip
+    start = raw.info["meas_date"].replace(tzinfo=None)
+    pyedflib.highlevel.write_edf(str(path), data, headers, {"startdate": start})
+    return path
+
+
 def test_score_raw_gives_the_stages_sleepvit_score_writes_for_the_file(
-    night, request, tmp_path, capsys
+    sleep_edf_night, tmp_path, capsys
 ):
-    edf, _ = request.getfixturevalue(night)
+    edf, _ = sleep_edf_night
     assert main(["score", str(edf), "--out", str(tmp_path)]) == 0
     from_file = read_hypnogram(tmp_path / f"{edf.stem}.hypnogram.csv")
-    # MNE resamples every channel to the fastest one (Sleep-EDF's 1-Hz chin envelope too).
+    # MNE resamples every channel to the fastest one (here the 1-Hz chin envelope to 100 Hz).
     from_raw = score_raw(read_raw(edf))
     assert len(set(from_file.names())) >= 4  # stages that follow the night, not one class
     assert from_raw.names() == from_file.names()
-    # The resampled channels move an unsure epoch's probabilities a little (0.07 at most on
-    # these nights with the shipped weights), never its stage.
     np.testing.assert_allclose(from_raw.probabilities, from_file.probabilities, atol=0.1)
     assert from_raw.start == load_study(edf).start
     assert from_raw.metadata["backend"] == "onnx-int8"
+
+
+def test_score_raw_scores_the_signals_the_raw_holds_now(hospital_night, tmp_path, capsys):
+    """MNE brings the hospital night's 1-Hz SpO2, 32-Hz breathing and 256-Hz EEG to the chin's
+    512 Hz, which can move an unsure epoch's stage: the Raw is scored as the file of its
+    resampled signals is."""
+    edf, _ = hospital_night
+    raw = read_raw(edf)
+    as_read = write_raw_as_edf(raw, edf, tmp_path / "as-read.edf")
+    assert main(["score", str(as_read), "--out", str(tmp_path)]) == 0
+    from_file = read_hypnogram(tmp_path / "as-read.hypnogram.csv")
+    from_raw = score_raw(raw)
+    assert len(set(from_file.names())) >= 4
+    assert from_raw.names() == from_file.names()
+    # EDF stores 16-bit samples: the file's signals differ from the Raw's by rounding only.
+    np.testing.assert_allclose(from_raw.probabilities, from_file.probabilities, atol=0.02)
+    assert from_raw.start == load_study(edf).start
 
 
 def test_a_raw_in_volts_and_one_in_microvolts_come_out_in_microvolts(hospital_night):
