@@ -244,14 +244,14 @@ def score_raw(
     >>> raw = mne.io.read_raw_edf(edf, preload=True, verbose="error")
     >>> hypnogram = score_raw(raw)
     >>> " ".join(hypnogram.names())
-    'W W W W N2 N1 N2 N2 N2 N2 N2 N2 W N2 N2 N2 N2 N2 N3 N3 N3 N3'
+    'W W W W N1 N1 N2 N2 N2 N2 N2 N2 N2 N2 N2 N2 N2 N2 N3 N3 N3 N3'
     >>> hyp = hypnogram.to_yasa()
     >>> stats = hyp.sleep_statistics()
     >>> [float(stats[key]) for key in ("TST", "N2", "SOL")]
-    [8.5, 6.0, 2.0]
+    [9.0, 6.0, 2.0]
     >>> spindles = yasa.spindles_detect(raw.copy().pick(["C4-M1"]), hypno=hyp, include="N2")
     >>> float(spindles.summary(grp_stage=True).loc[2, "Density"])  # spindles per min of N2
-    2.6666666666666665
+    1.8333333333333333
     """
     from sleepvit.study import Study
 
