@@ -140,6 +140,7 @@ def planted_hits(planted_model):
     test = planted_epochs(["spindle", "rem"] * 10, config, seed=32)
     stages = planted_model.score(test.images, test.present, config).epoch_vit.argmax(axis=1)
     decided = stages == test.labels
+    features = np.array(test.features)
     hits = {}
     for method in PLANTED_METHODS:
         target = test.labels if method in ("ig", "occlusion") else None
@@ -150,7 +151,7 @@ def planted_hits(planted_model):
             on_feature.append(config.slots[slot] in PLANTED_SLOTS[feature] and top_column == column)
         on_feature = np.array(on_feature)
         hits[method] = {
-            feature: float(np.mean(on_feature[decided & (np.array(test.features) == feature)]))
+            feature: float(np.mean(on_feature[decided & (features == feature)]))
             for feature in PLANTED_SLOTS
         } | {"all": float(np.mean(on_feature[decided]))}
     print(f"planted: {decided.mean():.0%} staged right; top patch on the feature: {hits}")

@@ -7,12 +7,13 @@ there and back without losing a slot, a rate, a unit, the clock or an annotation
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import mne
 import numpy as np
-import pyedflib
 import pytest
+from conftest import FIXTURE_SEED, FIXTURE_STAGES
 from scipy.signal import resample
 
 from sleepvit import Study, score_raw
@@ -21,6 +22,8 @@ from sleepvit.cli import main
 from sleepvit.errors import ChannelMappingError, InvalidRecordingError
 from sleepvit.io import load_study, read_hypnogram
 from sleepvit.slots import SLOT_BY_NAME
+from sleepvit.synth import simulate_night, write_night
+from sleepvit.synth.night import SimulatedNight
 
 NIGHTS = ["hospital_night", "sleep_edf_night"]
 MNE_TYPES = {"C4-M1": "eeg", "E1-M2": "eog", "Chin EMG": "emg", "ECG": "ecg", "Flow": "resp"}
@@ -30,25 +33,21 @@ def read_raw(path) -> mne.io.BaseRaw:
     return mne.io.read_raw_edf(path, preload=True, verbose="error")
 
 
-def write_raw_as_edf(raw: mne.io.BaseRaw, source, path):
-    """The Raw as it now is (every channel at its one rate) as an EDF+ file, in the units of
-    the ``source`` file it was read from (MNE holds µV channels in volts, others as read)."""
-    with pyedflib.EdfReader(str(source)) as reader:
-        units = [h["dimension"] for h in reader.getSignalHeaders()]
-    data = raw.get_data()
-    data[[unit in ("uV", "µV") for unit in units]] *= 1e6
-    headers = []
-    for label, unit, signal in zip(raw.ch_names, units, data, strict=True):
-        low, high = float(signal.min()), float(signal.max())
-        headers.append(
-            pyedflib.highlevel.make_signal_header(
-                label, dimension=unit, sample_frequency=raw.info["sfreq"],
-                physical_min=low, physical_max=high if high > low else low + 1.0,
-            )
-        )  # fmt: skip
-    start = raw.info["meas_date"].replace(tzinfo=None)
-    pyedflib.highlevel.write_edf(str(path), data, headers, {"startdate": start})
-    return path
+def hospital_night_as_read(raw: mne.io.BaseRaw) -> SimulatedNight:
+    """The fixture's hospital night with every channel replaced by the Raw's: one rate, MNE's
+    samples back in the night's own units (MNE holds µV channels in volts)."""
+    night = simulate_night(stages=FIXTURE_STAGES, seed=FIXTURE_SEED, style="hospital")
+    channels = [
+        replace(
+            ch,
+            spec=replace(ch.spec, fs=raw.info["sfreq"]),
+            data=(raw.get_data(picks=[ch.label])[0] * (1e6 if ch.unit == "uV" else 1.0)).astype(
+                np.float32
+            ),
+        )
+        for ch in night.channels
+    ]
+    return replace(night, channels=channels)
 
 
 def test_score_raw_gives_the_stages_sleepvit_score_writes_for_the_file(
@@ -72,7 +71,7 @@ def test_score_raw_scores_the_signals_the_raw_holds_now(hospital_night, tmp_path
     resampled signals is."""
     edf, _ = hospital_night
     raw = read_raw(edf)
-    as_read = write_raw_as_edf(raw, edf, tmp_path / "as-read.edf")
+    as_read, _ = write_night(hospital_night_as_read(raw), tmp_path / "as-read.edf")
     assert main(["score", str(as_read), "--out", str(tmp_path)]) == 0
     from_file = read_hypnogram(tmp_path / "as-read.hypnogram.csv")
     from_raw = score_raw(raw)
